@@ -76,26 +76,44 @@ mod tests {
 
     #[test]
     fn margin_is_a_tenth_capped_at_two_seconds() {
-        assert_eq!(Deadline::margin(Duration::from_secs(20)), Duration::from_secs(2));
-        assert_eq!(Deadline::margin(Duration::from_secs(5)), Duration::from_millis(500));
-        assert_eq!(Deadline::margin(Duration::from_secs(120)), Duration::from_secs(2));
+        assert_eq!(
+            Deadline::margin(Duration::from_secs(20)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            Deadline::margin(Duration::from_secs(5)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            Deadline::margin(Duration::from_secs(120)),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
     fn from_timeout_prefers_pacemaker_value() {
         let d = Deadline::from_timeout_ms(Some(3000), Duration::from_secs(100));
         let r = d.remaining();
-        assert!(r <= Duration::from_millis(2700) && r > Duration::from_millis(2000), "{r:?}");
+        assert!(
+            r <= Duration::from_millis(2700) && r > Duration::from_millis(2000),
+            "{r:?}"
+        );
         let d = Deadline::from_timeout_ms(None, Duration::from_secs(20));
         let r = d.remaining();
-        assert!(r <= Duration::from_secs(18) && r > Duration::from_secs(17), "{r:?}");
+        assert!(
+            r <= Duration::from_secs(18) && r > Duration::from_secs(17),
+            "{r:?}"
+        );
     }
 
     #[test]
     fn portion_and_cap() {
         let d = Deadline::after(Duration::from_secs(3));
         let p = d.portion(2, 3).remaining();
-        assert!(p <= Duration::from_secs(2) && p > Duration::from_millis(1900), "{p:?}");
+        assert!(
+            p <= Duration::from_secs(2) && p > Duration::from_millis(1900),
+            "{p:?}"
+        );
         assert!(d.cap(Duration::from_millis(10)).remaining() <= Duration::from_millis(10));
         assert!(d.portion(1, 0).remaining() <= Duration::from_secs(3));
     }

@@ -10,10 +10,18 @@ fn cell(s: &str) -> String {
 /// `meta/<agent>.md`: what `rustha describe <agent>` prints.
 pub fn markdown(provider: &str, info: &AgentInfo, params: &[ParamSpec]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "# ocf:{provider}:{} — {}\n", info.name, info.shortdesc.trim());
+    let _ = writeln!(
+        s,
+        "# ocf:{provider}:{} — {}\n",
+        info.name,
+        info.shortdesc.trim()
+    );
     let _ = writeln!(s, "{}\n", info.longdesc.trim());
     let _ = writeln!(s, "## Parameters\n");
-    let _ = writeln!(s, "| name | type | default | required | unique | description |");
+    let _ = writeln!(
+        s,
+        "| name | type | default | required | unique | description |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|");
     for p in params {
         let _ = writeln!(
@@ -21,7 +29,9 @@ pub fn markdown(provider: &str, info: &AgentInfo, params: &[ParamSpec]) -> Strin
             "| `{}` | {} | {} | {} | {} | **{}.** {} |",
             p.name,
             p.content.as_str(),
-            p.default.map(|d| format!("`{d}`")).unwrap_or_else(|| "—".into()),
+            p.default
+                .map(|d| format!("`{d}`"))
+                .unwrap_or_else(|| "—".into()),
             if p.required() { "yes" } else { "no" },
             if p.unique { "yes" } else { "no" },
             cell(p.shortdesc).trim_end_matches('.'),
@@ -37,7 +47,9 @@ pub fn markdown(provider: &str, info: &AgentInfo, params: &[ParamSpec]) -> Strin
             "| {} | {}s | {} | {} |",
             a.action.as_str(),
             a.timeout_s,
-            a.interval_s.map(|i| format!("{i}s")).unwrap_or_else(|| "—".into()),
+            a.interval_s
+                .map(|i| format!("{i}s"))
+                .unwrap_or_else(|| "—".into()),
             a.depth.map(|d| d.to_string()).unwrap_or_else(|| "—".into()),
         );
     }

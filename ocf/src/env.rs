@@ -19,9 +19,10 @@ pub struct OcfEnv {
 impl OcfEnv {
     /// Snapshot of this process's environment (non-UTF-8 variables are skipped).
     pub fn from_process() -> Self {
-        Self::from_pairs(std::env::vars_os().filter_map(|(k, v)| {
-            Some((k.into_string().ok()?, v.into_string().ok()?))
-        }))
+        Self::from_pairs(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
     }
 
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
@@ -109,7 +110,12 @@ impl OcfEnv {
     pub fn debug(&self) -> bool {
         self.non_empty("HA_debug")
             .or_else(|| self.non_empty("HA_DEBUG"))
-            .map(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no"))
+            .map(|v| {
+                !matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "0" | "false" | "off" | "no"
+                )
+            })
             .unwrap_or(false)
     }
 
@@ -174,10 +180,17 @@ mod tests {
     #[test]
     fn check_level_both_spellings() {
         assert_eq!(env(&[("OCF_CHECK_LEVEL", "10")]).check_level(), 10);
-        assert_eq!(env(&[("OCF_RESKEY_OCF_CHECK_LEVEL", "20")]).check_level(), 20);
+        assert_eq!(
+            env(&[("OCF_RESKEY_OCF_CHECK_LEVEL", "20")]).check_level(),
+            20
+        );
         // The unprefixed (current) spelling wins.
         assert_eq!(
-            env(&[("OCF_CHECK_LEVEL", "10"), ("OCF_RESKEY_OCF_CHECK_LEVEL", "20")]).check_level(),
+            env(&[
+                ("OCF_CHECK_LEVEL", "10"),
+                ("OCF_RESKEY_OCF_CHECK_LEVEL", "20")
+            ])
+            .check_level(),
             10
         );
         assert_eq!(env(&[("OCF_CHECK_LEVEL", "deep")]).check_level(), 0);
@@ -190,7 +203,10 @@ mod tests {
         assert_eq!(e.logfile(), None);
         assert!(!env(&[("HA_debug", "0")]).debug());
         assert!(env(&[("HA_DEBUG", "yes")]).debug());
-        assert_eq!(env(&[("PCMK_LOGFACILITY", "local0")]).log_facility(), Some("local0"));
+        assert_eq!(
+            env(&[("PCMK_LOGFACILITY", "local0")]).log_facility(),
+            Some("local0")
+        );
     }
 
     #[test]

@@ -103,7 +103,11 @@ impl OcfLayer {
             logfile: env.logfile(),
             syslog: fac.is_some(),
             stderr: true,
-            max: if env.debug() { Level::DEBUG } else { Level::INFO },
+            max: if env.debug() {
+                Level::DEBUG
+            } else {
+                Level::INFO
+            },
         }
     }
 
@@ -115,7 +119,11 @@ impl OcfLayer {
             let _ = writeln!(std::io::stderr(), "{}: {name}: {msg}", self.tag);
         }
         if let Some(path) = &self.logfile {
-            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(path) {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(path)
+            {
                 let _ = writeln!(f, "{}{}:    {name}: {msg}", datestamp(), self.tag);
             }
         }
@@ -174,7 +182,10 @@ mod tests {
 
     #[test]
     fn tag_has_agent_instance_and_pid() {
-        assert_eq!(tag("azure-lb", "lb"), format!("azure-lb(lb)[{}]", std::process::id()));
+        assert_eq!(
+            tag("azure-lb", "lb"),
+            format!("azure-lb(lb)[{}]", std::process::id())
+        );
     }
 
     #[test]
@@ -198,7 +209,10 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
-        let want = format!("azure-lb(lb)[{}]:    WARNING: two lines", std::process::id());
+        let want = format!(
+            "azure-lb(lb)[{}]:    WARNING: two lines",
+            std::process::id()
+        );
         assert!(lines[0].ends_with(&want), "{text}");
         assert!(lines[1].ends_with("ERROR: the reason"), "{text}");
         // "%b %d %T " prefix, e.g. "Nov 22 14:03:05 ".

@@ -156,18 +156,37 @@ mod tests {
     fn escapes_and_orders_like_the_dtd() {
         let p = [ParamSpec::new("A <b>", "x & y").named("a").default("1 < 2")];
         let xml = metadata_xml(&INFO, &p);
-        assert!(xml.starts_with("<?xml version=\"1.0\"?>\n<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">\n"), "{xml}");
-        assert!(xml.contains("<shortdesc lang=\"en\">A &lt;fixture&gt; &amp; friends</shortdesc>"), "{xml}");
+        assert!(
+            xml.starts_with(
+                "<?xml version=\"1.0\"?>\n<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">\n"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<shortdesc lang=\"en\">A &lt;fixture&gt; &amp; friends</shortdesc>"),
+            "{xml}"
+        );
         assert!(xml.contains("x &amp; y"));
         assert!(xml.contains("default=\"1 &lt; 2\""), "{xml}");
         assert!(!xml.contains("<b>"));
-        let order: Vec<usize> = ["<version>1.1</version>", "<longdesc", "<shortdesc", "<parameters>", "<actions>"]
-            .iter()
-            .map(|t| xml.find(t).unwrap_or_else(|| panic!("{t} missing")))
-            .collect();
+        let order: Vec<usize> = [
+            "<version>1.1</version>",
+            "<longdesc",
+            "<shortdesc",
+            "<parameters>",
+            "<actions>",
+        ]
+        .iter()
+        .map(|t| xml.find(t).unwrap_or_else(|| panic!("{t} missing")))
+        .collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
-        assert!(xml.contains("<action name=\"monitor\" timeout=\"20s\" interval=\"10s\" depth=\"0\"/>"));
-        assert!(xml.contains("<parameter name=\"a\" unique=\"0\" required=\"0\">"), "{xml}");
+        assert!(
+            xml.contains("<action name=\"monitor\" timeout=\"20s\" interval=\"10s\" depth=\"0\"/>")
+        );
+        assert!(
+            xml.contains("<parameter name=\"a\" unique=\"0\" required=\"0\">"),
+            "{xml}"
+        );
     }
 
     #[test]

@@ -177,7 +177,10 @@ impl ParamValue for bool {
         match raw.trim().to_ascii_lowercase().as_str() {
             "yes" | "y" | "true" | "1" | "on" | "ja" => Ok(true),
             "no" | "n" | "false" | "0" | "off" | "nein" => Ok(false),
-            _ => Err(format!("{} is not a boolean (use true or false)", shown(raw))),
+            _ => Err(format!(
+                "{} is not a boolean (use true or false)",
+                shown(raw)
+            )),
         }
     }
 }
@@ -211,6 +214,16 @@ impl<T: ParamValue> ParamValue for Option<T> {
     }
     fn when_absent() -> Option<Self> {
         Some(None)
+    }
+}
+
+/// An IPv4 or IPv6 address.
+impl ParamValue for std::net::IpAddr {
+    const CONTENT: ContentType = ContentType::String;
+    fn parse_value(raw: &str) -> Result<Self, String> {
+        raw.trim()
+            .parse()
+            .map_err(|_| format!("{} is not an IPv4 or IPv6 address", shown(raw)))
     }
 }
 
@@ -301,14 +314,20 @@ mod tests {
     }
 
     fn env(p: &[(&str, &str)]) -> OcfEnv {
-        OcfEnv::from_pairs(p.iter().map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())))
+        OcfEnv::from_pairs(
+            p.iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+        )
     }
 
     #[test]
     fn spec_is_derived_from_the_declaration() {
         let s = Fixture::SPEC;
         let names: Vec<_> = s.iter().map(|p| p.name).collect();
-        assert_eq!(names, ["port", "name", "verbose", "mode", "limit", "token", "old"]);
+        assert_eq!(
+            names,
+            ["port", "name", "verbose", "mode", "limit", "token", "old"]
+        );
         assert_eq!(s[0].content, ContentType::Integer);
         assert!(s[0].unique && !s[0].required());
         assert!(s[1].required());
@@ -317,7 +336,10 @@ mod tests {
         assert_eq!(s[3].full_longdesc(), "How. Allowed values: fast, safe.");
         assert!(!s[4].required() && s[4].optional);
         assert!(s[5].secret);
-        assert_eq!(s[6].full_longdesc(), "Ignored. Deprecated: ignored since 0.1.");
+        assert_eq!(
+            s[6].full_longdesc(),
+            "Ignored. Deprecated: ignored since 0.1."
+        );
     }
 
     #[test]
@@ -336,21 +358,48 @@ mod tests {
             ("limit", "7"),
         ]))
         .unwrap();
-        assert_eq!((p.port, p.verbose, p.mode, p.limit), (Port(1), true, Mode::Fast, Some(7)));
+        assert_eq!(
+            (p.port, p.verbose, p.mode, p.limit),
+            (Port(1), true, Mode::Fast, Some(7))
+        );
     }
 
     #[test]
     fn errors_name_the_parameter_and_are_configured() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[], "required parameter name is not set"),
-            (&[("name", "x"), ("port", "notaport")], "parameter port: 'notaport' is not a valid port (1-65535)"),
-            (&[("name", "x"), ("port", "0")], "parameter port: '0' is not a valid port (1-65535)"),
-            (&[("name", "x"), ("port", "65536")], "parameter port: '65536' is not a valid port (1-65535)"),
-            (&[("name", "x"), ("port", "0x10")], "parameter port: '0x10' is not a valid port (1-65535)"),
-            (&[("name", "x"), ("verbose", "maybe")], "parameter verbose: 'maybe' is not a boolean (use true or false)"),
-            (&[("name", "x"), ("mode", "slow")], "parameter mode: 'slow' is not one of: fast, safe"),
-            (&[("name", "x"), ("limit", "-1")], "parameter limit: '-1' is out of range (0..=4294967295)"),
-            (&[("name", "x"), ("limit", "1.5")], "parameter limit: '1.5' is not an integer"),
+            (
+                &[("name", "x"), ("port", "notaport")],
+                "parameter port: 'notaport' is not a valid port (1-65535)",
+            ),
+            (
+                &[("name", "x"), ("port", "0")],
+                "parameter port: '0' is not a valid port (1-65535)",
+            ),
+            (
+                &[("name", "x"), ("port", "65536")],
+                "parameter port: '65536' is not a valid port (1-65535)",
+            ),
+            (
+                &[("name", "x"), ("port", "0x10")],
+                "parameter port: '0x10' is not a valid port (1-65535)",
+            ),
+            (
+                &[("name", "x"), ("verbose", "maybe")],
+                "parameter verbose: 'maybe' is not a boolean (use true or false)",
+            ),
+            (
+                &[("name", "x"), ("mode", "slow")],
+                "parameter mode: 'slow' is not one of: fast, safe",
+            ),
+            (
+                &[("name", "x"), ("limit", "-1")],
+                "parameter limit: '-1' is out of range (0..=4294967295)",
+            ),
+            (
+                &[("name", "x"), ("limit", "1.5")],
+                "parameter limit: '1.5' is not an integer",
+            ),
             (&[("name", "x"), ("token", "s3cret")], ""),
         ];
         for (vars, want) in cases {

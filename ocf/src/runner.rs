@@ -152,28 +152,83 @@ use Phase as P;
 
 /// The exit-code policy, first match wins.
 pub const POLICY: &[Rule] = &[
-    rule(Some(C::Stop), Some(P::Params), None, O::FromRecord,
-        "stop must work with broken parameters: stop what the record says, else nothing runs -> 0"),
-    rule(Some(C::Probe), Some(P::Params), None, O::FromRecord,
-        "a probe answers from the record: 7 when nothing of ours runs, never 6"),
-    rule(Some(C::Monitor), Some(P::Params), None, O::FromRecord,
-        "a recurring monitor never returns 6 (that bans the resource cluster-wide)"),
-    rule(Some(C::Stop), None, None, O::Is(Status::ErrGeneric),
-        "a stop that did not verify the resource stopped is a failed stop, whatever the cause"),
-    rule(Some(C::Probe), None, Some(K::Installed), O::AsIs,
-        "probe: software missing on this node -> 5 (Pacemaker treats it as stopped)"),
-    rule(Some(C::Probe), None, Some(K::Configured), O::Is(Status::NotRunning),
-        "probe: never 6; an unusable configuration cannot be running here"),
-    rule(Some(C::Probe), None, Some(K::Args), O::Is(Status::NotRunning),
-        "probe: a local environment problem means not running here"),
-    rule(Some(C::Monitor), None, Some(K::Configured), O::Is(Status::ErrGeneric),
-        "recurring monitor never 6"),
-    rule(Some(C::Monitor), None, Some(K::Args), O::Is(Status::ErrGeneric),
-        "recurring monitor: environment problems are failures (1), as ocf-rarun does"),
-    rule(Some(C::Monitor), None, Some(K::Installed), O::Is(Status::ErrGeneric),
-        "recurring monitor: environment problems are failures (1), as ocf-rarun does"),
-    rule(None, None, None, O::AsIs,
-        "validate-all, start, reload: the error's own status (6, 2, 5, 4, 1)"),
+    rule(
+        Some(C::Stop),
+        Some(P::Params),
+        None,
+        O::FromRecord,
+        "stop must work with broken parameters: stop what the record says, else nothing runs -> 0",
+    ),
+    rule(
+        Some(C::Probe),
+        Some(P::Params),
+        None,
+        O::FromRecord,
+        "a probe answers from the record: 7 when nothing of ours runs, never 6",
+    ),
+    rule(
+        Some(C::Monitor),
+        Some(P::Params),
+        None,
+        O::FromRecord,
+        "a recurring monitor never returns 6 (that bans the resource cluster-wide)",
+    ),
+    rule(
+        Some(C::Stop),
+        None,
+        None,
+        O::Is(Status::ErrGeneric),
+        "a stop that did not verify the resource stopped is a failed stop, whatever the cause",
+    ),
+    rule(
+        Some(C::Probe),
+        None,
+        Some(K::Installed),
+        O::AsIs,
+        "probe: software missing on this node -> 5 (Pacemaker treats it as stopped)",
+    ),
+    rule(
+        Some(C::Probe),
+        None,
+        Some(K::Configured),
+        O::Is(Status::NotRunning),
+        "probe: never 6; an unusable configuration cannot be running here",
+    ),
+    rule(
+        Some(C::Probe),
+        None,
+        Some(K::Args),
+        O::Is(Status::NotRunning),
+        "probe: a local environment problem means not running here",
+    ),
+    rule(
+        Some(C::Monitor),
+        None,
+        Some(K::Configured),
+        O::Is(Status::ErrGeneric),
+        "recurring monitor never 6",
+    ),
+    rule(
+        Some(C::Monitor),
+        None,
+        Some(K::Args),
+        O::Is(Status::ErrGeneric),
+        "recurring monitor: environment problems are failures (1), as ocf-rarun does",
+    ),
+    rule(
+        Some(C::Monitor),
+        None,
+        Some(K::Installed),
+        O::Is(Status::ErrGeneric),
+        "recurring monitor: environment problems are failures (1), as ocf-rarun does",
+    ),
+    rule(
+        None,
+        None,
+        None,
+        O::AsIs,
+        "validate-all, start, reload: the error's own status (6, 2, 5, 4, 1)",
+    ),
 ];
 
 fn matches<T: PartialEq>(want: Option<T>, got: T) -> bool {
@@ -236,7 +291,9 @@ fn execute<A: Agent>(ctx: &Ctx) -> Result<Status, (Phase, OcfError)> {
             A::reload(p, ctx).map_err(action)?;
             Ok(Status::Success)
         }
-        (Action::Stop, p) => A::stop(p.as_ref(), ctx).map(|_| Status::Success).map_err(action),
+        (Action::Stop, p) => A::stop(p.as_ref(), ctx)
+            .map(|_| Status::Success)
+            .map_err(action),
         (Action::Monitor, p) => A::monitor(p.as_ref(), ctx).map_err(action),
         (a, _) => Err(action(OcfError::unimplemented(format!(
             "action {a} is not implemented by {}",
@@ -264,7 +321,11 @@ pub fn run<A: Agent>(
     };
     let Ok(action) = arg.parse::<Action>() else {
         let _ = err.write_all(usage(info).as_bytes());
-        return fail(err, Status::ErrUnimplemented, &format!("unknown action '{}'", arg.escape_debug()));
+        return fail(
+            err,
+            Status::ErrUnimplemented,
+            &format!("unknown action '{}'", arg.escape_debug()),
+        );
     };
     match action {
         Action::MetaData => {
@@ -320,8 +381,13 @@ pub fn run<A: Agent>(
 pub trait DynAgent: Sync {
     fn info(&self) -> &'static AgentInfo;
     fn params(&self) -> &'static [ParamSpec];
-    fn run(&self, arg: Option<&str>, env: OcfEnv, out: &mut dyn Write, err: &mut dyn Write)
-        -> Status;
+    fn run(
+        &self,
+        arg: Option<&str>,
+        env: OcfEnv,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Status;
 
     fn name(&self) -> &'static str {
         self.info().name

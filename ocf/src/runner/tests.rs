@@ -62,7 +62,11 @@ impl Agent for Fixture {
         if let Some(p) = p {
             injected(p, "monitor")?;
         }
-        Ok(if recorded(ctx) { Status::Success } else { Status::NotRunning })
+        Ok(if recorded(ctx) {
+            Status::Success
+        } else {
+            Status::NotRunning
+        })
     }
 }
 
@@ -72,7 +76,11 @@ struct Case {
     want: u8,
 }
 
-const fn case(arg: Option<&'static str>, vars: &'static [(&'static str, &'static str)], want: u8) -> Case {
+const fn case(
+    arg: Option<&'static str>,
+    vars: &'static [(&'static str, &'static str)],
+    want: u8,
+) -> Case {
     Case { arg, vars, want }
 }
 
@@ -138,10 +146,20 @@ fn policy_table_end_to_end() {
         assert_eq!(got, c.want, "{:?} {:?}: stderr {err}", c.arg, c.vars);
         let last = err.lines().last().unwrap_or("");
         if got == 0 || got == 7 {
-            assert!(!err.contains("ocf-exit-reason:"), "{:?} {:?}: {err}", c.arg, c.vars);
+            assert!(
+                !err.contains("ocf-exit-reason:"),
+                "{:?} {:?}: {err}",
+                c.arg,
+                c.vars
+            );
         } else {
             // Exactly one exit reason, and it is the last line.
-            assert!(last.starts_with("ocf-exit-reason:") && last.len() > 16, "{:?} {:?}: {err}", c.arg, c.vars);
+            assert!(
+                last.starts_with("ocf-exit-reason:") && last.len() > 16,
+                "{:?} {:?}: {err}",
+                c.arg,
+                c.vars
+            );
             assert_eq!(err.matches("ocf-exit-reason:").count(), 1, "{err}");
         }
     }
@@ -159,9 +177,16 @@ fn decide_never_yields_6_outside_validate_and_start() {
                     Outcome::AsIs => Some(kind.status()),
                     Outcome::FromRecord => None,
                 };
-                assert_ne!(status, Some(Status::ErrConfigured), "{class:?} {phase:?} {kind:?}");
+                assert_ne!(
+                    status,
+                    Some(Status::ErrConfigured),
+                    "{class:?} {phase:?} {kind:?}"
+                );
                 if class == Class::Stop {
-                    assert!(matches!(status, None | Some(Status::ErrGeneric)), "{class:?} {phase:?} {kind:?}");
+                    assert!(
+                        matches!(status, None | Some(Status::ErrGeneric)),
+                        "{class:?} {phase:?} {kind:?}"
+                    );
                 }
             }
         }
@@ -177,7 +202,9 @@ fn every_rule_is_reachable() {
         let kind = r.kind.unwrap_or(ErrorKind::Perm);
         let first = POLICY
             .iter()
-            .position(|q| matches(q.class, class) && matches(q.phase, phase) && matches(q.kind, kind))
+            .position(|q| {
+                matches(q.class, class) && matches(q.phase, phase) && matches(q.kind, kind)
+            })
             .unwrap();
         assert_eq!(first, i, "rule {i} ({}) is shadowed by rule {first}", r.why);
     }

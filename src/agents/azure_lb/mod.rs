@@ -1,0 +1,297 @@
+//! `azure-lb`: answer Azure Load Balancer health probes on a TCP port.
+//!
+//! Parameter-compatible with `ocf:heartbeat:azure-lb` (`port`, `listen`, `nc`). The
+//! listener is our own small responder (a supervised helper), which accepts probes as
+//! fast as they arrive and closes each at once, instead of `nc -l -k` (one connection
+//! at a time) or socat (a fork per probe).
+
+pub mod responder;
+
+use crate::daemon::{self, Identity, Liveness, Spawn};
+use crate::state::{Record, StateFile};
+use ocf::params::Port;
+use ocf::{Action, ActionSpec, Agent, AgentInfo, Ctx, OcfError, ParamSpec, Status};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+ocf::choice! {
+    /// Which address family the responder listens on.
+    pub enum Listen { Default = "default", Ipv4Only = "ipv4only", Ipv6Enable = "ipv6enable" }
+}
+
+ocf::params! {
+    pub struct AzureLbParams {
+        port: Port => ParamSpec::new(
+            "Probe port",
+            "TCP port on which the Azure Load Balancer health probe connects (the probe's port, \
+             e.g. 61000 or 62500). A completed TCP handshake tells the load balancer that this \
+             node holds the resource.",
+        ).default("61000").unique(),
+        listen: Listen => ParamSpec::new(
+            "Address family",
+            "default: both IPv4 and IPv6 where the kernel has IPv6 (one dual-stack socket), \
+             else IPv4 only. ipv4only: IPv4 only (0.0.0.0). ipv6enable: IPv6 and IPv4 \
+             (dual-stack); fails to start when IPv6 is disabled on the node.",
+        ).default("default"),
+        bind_address: Option<IpAddr> => ParamSpec::new(
+            "Bind address",
+            "Listen only on this local address instead of every address, e.g. the node's own \
+             address in the back-end pool, so that nothing else on the node answers for it. \
+             Unset: every address of the family chosen by listen.",
+        ),
+        backlog: u32 => ParamSpec::new(
+            "Connection cap",
+            "The most completed connections that may wait to be accepted (listen backlog; the \
+             kernel caps it at net.core.somaxconn). The responder holds no connection open: \
+             each probe is accepted and closed at once, so this bounds what a flood can queue. \
+             1 to 65535.",
+        ).default("128"),
+        nc: Option<String> => ParamSpec::new(
+            "Listener binary (ignored)",
+            "Accepted for compatibility with ocf:heartbeat:azure-lb, where it names the nc or \
+             socat binary used as the listener.",
+        ).deprecated("rustha answers probes with its own responder; the value is ignored."),
+    }
+}
+
+pub struct AzureLb;
+
+const NAME: &str = "azure-lb";
+
+/// Marker argv[0] of an instance's responder (how strays are found when a record is lost).
+fn marker(instance: &str) -> String {
+    format!("rustha azure-lb responder {instance}")
+}
+
+fn ipv6_available() -> bool {
+    let disabled = std::fs::read_to_string("/sys/module/ipv6/parameters/disable")
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false);
+    !disabled && std::path::Path::new("/proc/net/if_inet6").exists()
+}
+
+/// The address to bind and whether the socket is IPv6-only.
+fn bind_target(p: &AzureLbParams, ipv6: bool) -> (IpAddr, bool) {
+    match (p.bind_address, p.listen) {
+        (Some(a), _) => (a, a.is_ipv6()),
+        (None, Listen::Ipv4Only) => (Ipv4Addr::UNSPECIFIED.into(), false),
+        (None, Listen::Ipv6Enable) => (Ipv6Addr::UNSPECIFIED.into(), false),
+        (None, Listen::Default) if ipv6 => (Ipv6Addr::UNSPECIFIED.into(), false),
+        (None, Listen::Default) => (Ipv4Addr::UNSPECIFIED.into(), false),
+    }
+}
+
+/// Stop any responder of this instance that has no record (record lost or corrupt).
+fn stop_strays(ctx: &Ctx) -> Result<(), OcfError> {
+    for id in daemon::find_by_argv0(&marker(&ctx.instance)) {
+        tracing::warn!("stopping responder pid {} that had no state record", id.pid);
+        daemon::terminate(&id, &ctx.deadline)?;
+    }
+    Ok(())
+}
+
+/// Where a depth-10 monitor connects: the bound address, or loopback for a wildcard.
+fn probe_target(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+impl Agent for AzureLb {
+    type Params = AzureLbParams;
+    const INFO: AgentInfo = AgentInfo {
+        name: NAME,
+        version: env!("CARGO_PKG_VERSION"),
+        shortdesc: "Answers Azure Load Balancer health probes",
+        longdesc: "Keeps a TCP listener open on the health-probe port of an Azure Load Balancer \
+            so that the load balancer sends the floating IP's traffic to the node running this \
+            resource (typically grouped with an IPaddr2 virtual IP). Drop-in replacement for \
+            ocf:heartbeat:azure-lb: the same parameters, but the listener is rustha's own \
+            responder, which answers probes concurrently and closes them at once, and the \
+            monitor checks that the responder really holds a listening socket on the port.",
+        actions: &[
+            ActionSpec::new(Action::Start, 20),
+            ActionSpec::new(Action::Stop, 20),
+            ActionSpec::new(Action::Monitor, 20).interval(10).depth(0),
+            ActionSpec::new(Action::MetaData, 5),
+            ActionSpec::new(Action::ValidateAll, 20),
+        ],
+    };
+
+    fn validate(p: &AzureLbParams, ctx: &Ctx) -> Result<(), OcfError> {
+        if p.nc.is_some() {
+            tracing::warn!("parameter nc is deprecated and ignored: rustha answers probes itself");
+        }
+        if !(1..=65535).contains(&p.backlog) {
+            return Err(OcfError::invalid_param(
+                "backlog",
+                format!("{} is not within 1 to 65535", p.backlog),
+            ));
+        }
+        match (p.bind_address, p.listen) {
+            (Some(a @ IpAddr::V6(_)), Listen::Ipv4Only) => {
+                return Err(OcfError::configured(format!(
+                    "bind_address {a} is IPv6 but listen is ipv4only"
+                )))
+            }
+            (Some(a @ IpAddr::V4(_)), Listen::Ipv6Enable) => {
+                return Err(OcfError::configured(format!(
+                    "bind_address {a} is IPv4 but listen is ipv6enable"
+                )))
+            }
+            _ => {}
+        }
+        // Local environment: only when starting, or when asked for a deeper check.
+        if ctx.action == Action::Start || ctx.check_level() >= 10 {
+            let needs_v6 =
+                p.listen == Listen::Ipv6Enable || p.bind_address.is_some_and(|a| a.is_ipv6());
+            if needs_v6 && !ipv6_available() {
+                return Err(OcfError::local_config(
+                    "IPv6 is disabled on this node, but the configuration needs it",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn start(p: &AzureLbParams, ctx: &Ctx) -> Result<(), OcfError> {
+        let state = StateFile::for_ctx(ctx);
+        let (ip, v6only) = bind_target(p, ipv6_available());
+        let want = SocketAddr::new(ip, p.port.0);
+        if let Some(rec) = state.load()? {
+            if let Some(id) = Identity::read_from(&rec) {
+                if id.is_alive() {
+                    if rec.get("addr") == Some(want.to_string().as_str()) {
+                        tracing::info!("responder pid {} already listens on {want}", id.pid);
+                        return Ok(());
+                    }
+                    tracing::info!("responder pid {} has other settings; restarting it", id.pid);
+                    daemon::terminate(&id, &ctx.deadline)?;
+                }
+            }
+            state.remove()?;
+        }
+        stop_strays(ctx)?;
+        let spawn = Spawn::helper(
+            marker(&ctx.instance),
+            vec![
+                responder::ENTRY.to_string(),
+                want.to_string(),
+                if v6only { "v6only" } else { "dual" }.to_string(),
+                p.backlog.to_string(),
+            ],
+        );
+        let id = daemon::spawn(&spawn, &ctx.deadline)?;
+        let mut rec = Record::default();
+        id.write_to(&mut rec);
+        rec.set("addr", want);
+        if let Err(e) = state.save(&rec) {
+            let _ = daemon::terminate(&id, &ctx.deadline);
+            return Err(e);
+        }
+        tracing::info!("responder pid {} listening on {want}", id.pid);
+        Ok(())
+    }
+
+    fn stop(_p: Option<&AzureLbParams>, ctx: &Ctx) -> Result<(), OcfError> {
+        let state = StateFile::for_ctx(ctx);
+        if let Some(rec) = state.load()? {
+            if let Some(id) = Identity::read_from(&rec) {
+                daemon::terminate(&id, &ctx.deadline)?;
+                tracing::info!("responder pid {} stopped", id.pid);
+            }
+        }
+        stop_strays(ctx)?;
+        state.remove()
+    }
+
+    fn monitor(_p: Option<&AzureLbParams>, ctx: &Ctx) -> Result<Status, OcfError> {
+        let state = StateFile::for_ctx(ctx);
+        let Some(rec) = state.load()? else {
+            return Ok(Status::NotRunning);
+        };
+        let (Some(id), Some(addr)) = (Identity::read_from(&rec), rec.parsed::<SocketAddr>("addr"))
+        else {
+            return Err(OcfError::generic(format!(
+                "state record {} is unreadable",
+                state.path.display()
+            )));
+        };
+        if let Liveness::Dead(why) = id.liveness() {
+            tracing::info!("responder pid {} {why}", id.pid);
+            return Ok(Status::NotRunning);
+        }
+        if crate::procfs::listening_on(id.pid, addr.port()).is_none() {
+            return Err(OcfError::generic(format!(
+                "responder pid {} runs but holds no listening socket on port {}",
+                id.pid,
+                addr.port()
+            )));
+        }
+        if ctx.check_level() >= 10 {
+            let target = probe_target(addr);
+            let budget = ctx.deadline.remaining().min(Duration::from_secs(2));
+            TcpStream::connect_timeout(&target, budget.max(Duration::from_millis(1))).map_err(
+                |e| OcfError::generic(format!("probe connection to {target} failed: {e}")),
+            )?;
+        }
+        Ok(Status::Success)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ocf::ParamSet;
+
+    fn params(vars: &[(&str, &str)]) -> Result<AzureLbParams, OcfError> {
+        AzureLbParams::from_env(&ocf::OcfEnv::from_pairs(
+            vars.iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+        ))
+    }
+
+    #[test]
+    fn defaults_match_upstream() {
+        let p = params(&[]).unwrap();
+        assert_eq!(p.port, Port(61000));
+        assert_eq!(p.listen, Listen::Default);
+        assert_eq!(bind_target(&p, true), (Ipv6Addr::UNSPECIFIED.into(), false));
+        assert_eq!(
+            bind_target(&p, false),
+            (Ipv4Addr::UNSPECIFIED.into(), false)
+        );
+    }
+
+    #[test]
+    fn bind_targets() {
+        let p = params(&[("listen", "IPv4Only")]).unwrap();
+        assert_eq!(bind_target(&p, true), (Ipv4Addr::UNSPECIFIED.into(), false));
+        let p = params(&[("bind_address", "192.0.2.5")]).unwrap();
+        assert_eq!(bind_target(&p, true), ("192.0.2.5".parse().unwrap(), false));
+        let p = params(&[("bind_address", "2001:db8::5")]).unwrap();
+        assert_eq!(
+            bind_target(&p, true),
+            ("2001:db8::5".parse().unwrap(), true)
+        );
+        assert_eq!(
+            probe_target("[::]:61000".parse().unwrap()),
+            "[::1]:61000".parse().unwrap()
+        );
+        assert_eq!(
+            probe_target("0.0.0.0:5".parse().unwrap()),
+            "127.0.0.1:5".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn nc_is_accepted() {
+        assert_eq!(
+            params(&[("nc", "/usr/bin/socat")]).unwrap().nc.as_deref(),
+            Some("/usr/bin/socat")
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! The agents. Adding one = a module here + one line in `registry.rs`.
+
+pub mod azure_lb;

@@ -1,0 +1,367 @@
+//! Supervised helpers: spawn (re-exec of ourselves), readiness, identity, stop.
+//!
+//! The agent re-executes its own binary as a hidden helper. The helper sets up first
+//! (binds its socket, ...), then reports `OK` or `ERR <text>` on fd 3, then `setsid`s;
+//! its stdio is /dev/null from the start. Until it is ready it stays in the agent's
+//! process group, so Pacemaker's SIGKILL of that group on a start timeout takes it too.
+//! Liveness is pid + start time + boot id, and a zombie is dead; stop is SIGTERM, a wait
+//! of up to 2/3 of what the deadline has left, SIGKILL, and a confirmed exit.
+
+use crate::procfs;
+use crate::state::Record;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use ocf::{Deadline, OcfError};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The fd on which a helper reports readiness, and the variable that tells it so.
+pub const READY_FD: RawFd = 3;
+pub const READY_ENV: &str = "RUSTHA_READY_FD";
+
+/// Who a supervised process is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub pid: i32,
+    pub start_time: u64,
+    pub boot_id: String,
+}
+
+/// Whether the recorded process still runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    Dead(&'static str),
+}
+
+impl Identity {
+    /// The identity of the process `pid` now.
+    pub fn of(pid: i32) -> Option<Identity> {
+        let st = procfs::stat(pid)?;
+        Some(Identity {
+            pid,
+            start_time: st.start_time,
+            boot_id: procfs::boot_id(),
+        })
+    }
+
+    pub fn write_to(&self, rec: &mut Record) {
+        rec.set("pid", self.pid)
+            .set("start_time", self.start_time)
+            .set("boot_id", &self.boot_id);
+    }
+
+    pub fn read_from(rec: &Record) -> Option<Identity> {
+        Some(Identity {
+            pid: rec.parsed("pid").filter(|&p: &i32| p > 0)?,
+            start_time: rec.parsed("start_time")?,
+            boot_id: rec.get("boot_id")?.to_string(),
+        })
+    }
+
+    pub fn liveness(&self) -> Liveness {
+        if self.boot_id != procfs::boot_id() {
+            return Liveness::Dead("recorded before the last boot");
+        }
+        match procfs::stat(self.pid) {
+            None => Liveness::Dead("has exited"),
+            Some(st) if st.start_time != self.start_time => {
+                Liveness::Dead("has exited (its pid now belongs to another process)")
+            }
+            Some(st) if matches!(st.state, 'Z' | 'X' | 'x') => Liveness::Dead("is a zombie"),
+            Some(_) => Liveness::Alive,
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.liveness() == Liveness::Alive
+    }
+}
+
+/// What to run.
+pub struct Spawn {
+    pub exe: PathBuf,
+    /// Shown by `ps`; also the marker by which strays are found.
+    pub argv0: String,
+    pub args: Vec<String>,
+}
+
+impl Spawn {
+    /// Re-execute this very binary.
+    pub fn helper(argv0: String, args: Vec<String>) -> Spawn {
+        Spawn {
+            exe: PathBuf::from("/proc/self/exe"),
+            argv0,
+            args,
+        }
+    }
+}
+
+fn wait_readable(fd: &impl AsFd, deadline: &Deadline) -> bool {
+    loop {
+        let left = deadline.remaining();
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Start a helper and wait (within `deadline`) for it to report ready.
+pub fn spawn(spec: &Spawn, deadline: &Deadline) -> Result<Identity, OcfError> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| OcfError::generic(format!("pipe: {e}")))?;
+    let wfd = w.as_raw_fd();
+    let mut cmd = Command::new(&spec.exe);
+    cmd.arg0(&spec.argv0)
+        .args(&spec.args)
+        .env_clear()
+        .env(READY_ENV, READY_FD.to_string())
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if wfd == READY_FD {
+                if libc::fcntl(READY_FD, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(wfd, READY_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| OcfError::generic(format!("cannot start {}: {e}", spec.argv0)))?;
+    drop(w);
+    let pid = child.id() as i32;
+
+    let mut reader = File::from(r);
+    let mut msg = Vec::new();
+    let mut ready = false;
+    let mut buf = [0u8; 512];
+    while !msg.contains(&b'\n') {
+        if !wait_readable(&reader, deadline) {
+            break;
+        }
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => msg.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+        ready = msg.contains(&b'\n');
+    }
+    let text = String::from_utf8_lossy(&msg).trim().to_string();
+    if ready && text == "OK" {
+        // Deliberately not waited for: the helper outlives us, re-parented once we exit.
+        return Identity::of(pid).filter(Identity::is_alive).ok_or_else(|| {
+            OcfError::generic(format!("{} exited right after it was ready", spec.argv0))
+        });
+    }
+    // Not ready: make sure it is gone, and reap it.
+    let _ = child.kill();
+    let status = child.wait().ok();
+    Err(OcfError::generic(
+        if let Some(err) = text.strip_prefix("ERR ") {
+            err.to_string()
+        } else if !ready && deadline.expired() {
+            format!("{} was not ready before the action's timeout", spec.argv0)
+        } else {
+            format!(
+                "{} exited before it was ready ({})",
+                spec.argv0,
+                status.map_or("unknown status".into(), |s| s.to_string())
+            )
+        },
+    ))
+}
+
+/// The helper's end of the readiness pipe.
+pub struct Ready(Option<File>);
+
+impl Ready {
+    /// The channel set up by [`spawn`]; a helper run by hand has none and talks to stderr.
+    pub fn from_env() -> Ready {
+        let fd = std::env::var(READY_ENV)
+            .ok()
+            .and_then(|v| v.parse::<RawFd>().ok());
+        // SAFETY: spawn() placed the pipe's write end at exactly this fd for us.
+        Ready(
+            fd.filter(|&fd| fd == READY_FD)
+                .map(|fd| unsafe { File::from_raw_fd(fd) }),
+        )
+    }
+
+    pub fn ok(self) {
+        if let Some(mut f) = self.0 {
+            let _ = f.write_all(b"OK\n");
+        }
+    }
+
+    pub fn fail(self, reason: &str) {
+        let line = reason.replace('\n', " ");
+        match self.0 {
+            Some(mut f) => {
+                let _ = writeln!(f, "ERR {line}");
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+/// After reporting ready: leave the agent's session and process group.
+pub fn detach() {
+    let _ = nix::unistd::setsid();
+}
+
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: plain syscall; on success the kernel returns a new fd that we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Wait until the process is dead (exited or zombie) or the deadline passes.
+fn wait_dead(id: &Identity, pidfd: Option<&OwnedFd>, deadline: &Deadline) -> bool {
+    match pidfd {
+        // A pidfd becomes readable when the process exits; no polling, no reaping needed.
+        Some(fd) => wait_readable(fd, deadline) || !id.is_alive(),
+        None => deadline
+            .poll(Duration::from_millis(50), || (!id.is_alive()).then_some(()))
+            .is_some(),
+    }
+}
+
+fn signal(id: &Identity, pidfd: Option<&OwnedFd>, sig: Signal) {
+    match pidfd {
+        // SAFETY: plain syscall on a pidfd we hold; race-free against pid reuse.
+        Some(fd) => unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                sig as i32,
+                0,
+                0,
+            );
+        },
+        None => {
+            if id.is_alive() {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(id.pid), sig);
+            }
+        }
+    }
+}
+
+/// Stop a supervised process: SIGTERM, up to 2/3 of the remaining time, SIGKILL,
+/// confirm. `Ok` only when it is verified gone.
+pub fn terminate(id: &Identity, deadline: &Deadline) -> Result<(), OcfError> {
+    let pidfd = pidfd_open(id.pid);
+    // The pidfd pins *a* process with this pid; make sure it is still ours.
+    if !id.is_alive() {
+        return Ok(());
+    }
+    signal(id, pidfd.as_ref(), Signal::SIGTERM);
+    if wait_dead(id, pidfd.as_ref(), &deadline.portion(2, 3)) {
+        return Ok(());
+    }
+    tracing::warn!("pid {} ignored SIGTERM; sending SIGKILL", id.pid);
+    signal(id, pidfd.as_ref(), Signal::SIGKILL);
+    if wait_dead(id, pidfd.as_ref(), deadline) {
+        return Ok(());
+    }
+    Err(OcfError::generic(format!(
+        "pid {} is still alive after SIGTERM and SIGKILL",
+        id.pid
+    )))
+}
+
+/// Processes running this binary with exactly `argv0` (strays whose record was lost).
+pub fn find_by_argv0(argv0: &str) -> Vec<Identity> {
+    let me = procfs::exe(std::process::id() as i32);
+    procfs::pids()
+        .into_iter()
+        .filter(|&p| p != std::process::id() as i32)
+        .filter(|&p| procfs::argv0(p).as_deref() == Some(argv0))
+        .filter(|&p| me.is_some() && procfs::exe(p) == me)
+        .filter_map(Identity::of)
+        .filter(Identity::is_alive)
+        .collect()
+}
+
+/// Hidden test helper (`rustha __sleeper [--ignore-term]`): ready, detach, sleep forever.
+pub fn sleeper(args: &[String]) -> u8 {
+    if args.iter().any(|a| a == "--ignore-term") {
+        // SAFETY: setting a signal disposition to SIG_IGN.
+        unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    }
+    if args.iter().any(|a| a == "--fail") {
+        Ready::from_env().fail("sleeper asked to fail");
+        return 1;
+    }
+    Ready::from_env().ok();
+    detach();
+    loop {
+        nix::unistd::pause();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_of_ourselves_and_records() {
+        let me = Identity::of(std::process::id() as i32).unwrap();
+        assert!(me.is_alive());
+        let mut rec = Record::default();
+        me.write_to(&mut rec);
+        assert_eq!(Identity::read_from(&rec), Some(me.clone()));
+        let reused = Identity {
+            start_time: me.start_time + 1,
+            ..me.clone()
+        };
+        assert!(matches!(reused.liveness(), Liveness::Dead(_)));
+        let old_boot = Identity {
+            boot_id: "other".into(),
+            ..me.clone()
+        };
+        assert_eq!(
+            old_boot.liveness(),
+            Liveness::Dead("recorded before the last boot")
+        );
+        assert_eq!(Identity::read_from(&Record::default()), None);
+    }
+
+    #[test]
+    fn a_zombie_is_dead() {
+        // A child we do not reap yet stays a zombie: kill -0 would call it alive.
+        let mut child = Command::new("/bin/true").spawn().unwrap();
+        let id = Identity::of(child.id() as i32).unwrap();
+        let dl = Deadline::after(Duration::from_secs(5));
+        assert!(dl
+            .poll(Duration::from_millis(10), || (procfs::stat(id.pid)?.state
+                == 'Z')
+                .then_some(()))
+            .is_some());
+        assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(id.pid), None).is_ok());
+        assert_eq!(id.liveness(), Liveness::Dead("is a zombie"));
+        child.wait().unwrap();
+        assert_eq!(id.liveness(), Liveness::Dead("has exited"));
+    }
+}

@@ -1,0 +1,134 @@
+//! Multi-call dispatch: hidden helpers first, then `basename(argv[0])` exactly against
+//! the registry, then the `rustha` tool mode for people.
+
+use crate::registry::{self, PROVIDER};
+use ocf::{OcfEnv, Status};
+use std::io::Write;
+use std::path::Path;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const GIT: &str = env!("RUSTHA_GIT_REV");
+
+fn tool_usage() -> String {
+    format!(
+        "rustha {VERSION}: Pacemaker OCF resource agents in one binary.\n\n\
+         Installed as symlinks {}/resource.d/{PROVIDER}/<agent> -> this binary, it runs the\n\
+         agent named by the link. By hand:\n\
+         \x20 rustha list                   agents in this binary, one per line\n\
+         \x20 rustha describe <agent>       parameters and actions, for people (Markdown)\n\
+         \x20 rustha <agent> <action>       run an OCF action (parameters from OCF_RESKEY_*)\n\
+         \x20 rustha meta <dir>             write <dir>/<agent>.xml and .md for every agent\n\
+         \x20 rustha --version\n",
+        ocf::env::DEFAULT_OCF_ROOT
+    )
+}
+
+fn write_meta(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for a in registry::AGENTS {
+        std::fs::write(dir.join(format!("{}.xml", a.name())), a.metadata())?;
+        std::fs::write(dir.join(format!("{}.md", a.name())), a.markdown(PROVIDER))?;
+    }
+    Ok(())
+}
+
+fn run_agent(agent: &dyn ocf::DynAgent, action: Option<&str>) -> u8 {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    let status = agent.run(action, OcfEnv::from_process(), &mut out, &mut err);
+    let _ = out.flush();
+    status.code()
+}
+
+fn tool(args: &[String]) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match args.first().map(String::as_str) {
+        Some("list") => {
+            for a in registry::AGENTS {
+                let _ = writeln!(out, "{}", a.name());
+            }
+            0
+        }
+        Some("describe") => match args.get(1).and_then(|n| registry::find(n)) {
+            Some(a) => {
+                let _ = out.write_all(a.markdown(PROVIDER).as_bytes());
+                0
+            }
+            None => {
+                eprintln!("rustha describe: name one of: {}", names());
+                2
+            }
+        },
+        Some("meta") => match args.get(1) {
+            Some(dir) => match write_meta(Path::new(dir)) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("rustha meta: {dir}: {e}");
+                    1
+                }
+            },
+            None => {
+                eprintln!("rustha meta: name the output directory");
+                2
+            }
+        },
+        Some("--version" | "-V" | "version") => {
+            let _ = writeln!(out, "rustha {VERSION} ({GIT})\nagents: {}", names());
+            0
+        }
+        Some("help" | "--help" | "-h") => {
+            let _ = out.write_all(tool_usage().as_bytes());
+            0
+        }
+        Some(name) if registry::find(name).is_some() => run_agent(
+            registry::find(name).expect("checked"),
+            args.get(1).map(String::as_str),
+        ),
+        _ => {
+            eprint!("{}", tool_usage());
+            2
+        }
+    }
+}
+
+fn names() -> String {
+    registry::AGENTS
+        .iter()
+        .map(|a| a.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Entry point; returns the process exit code.
+pub fn main(argv: Vec<String>) -> u8 {
+    let args = &argv[1.min(argv.len())..];
+    match args.first().map(String::as_str) {
+        Some(crate::agents::azure_lb::responder::ENTRY) => {
+            return crate::agents::azure_lb::responder::main(&args[1..])
+        }
+        Some("__sleeper") => return crate::daemon::sleeper(&args[1..]),
+        _ => {}
+    }
+    let arg0 = argv.first().map(String::as_str).unwrap_or("rustha");
+    let name = Path::new(arg0)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(arg0);
+    if let Some(agent) = registry::find(name) {
+        return run_agent(agent, args.first().map(String::as_str));
+    }
+    if name == "rustha" {
+        return tool(args);
+    }
+    eprintln!(
+        "rustha: '{name}' is not an agent of this binary (agents: {})",
+        names()
+    );
+    eprintln!(
+        "{}",
+        ocf::runner::exit_reason_line(
+            OcfEnv::from_process().exit_reason_prefix(),
+            &format!("agent {name} is not built into rustha {VERSION}")
+        )
+    );
+    Status::ErrInstalled.code()
+}

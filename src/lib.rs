@@ -1,0 +1,8 @@
+//! rustha: Pacemaker OCF resource agents in one multi-call binary.
+
+pub mod agents;
+pub mod daemon;
+pub mod dispatch;
+pub mod procfs;
+pub mod registry;
+pub mod state;

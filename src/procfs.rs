@@ -1,0 +1,209 @@
+//! What /proc says about processes and sockets. No `kill -0` anywhere: identity is
+//! pid + start time, and a zombie is dead.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+/// The fields of `/proc/<pid>/stat` we use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// `R`, `S`, `D`, `Z`, `X`, ...
+    pub state: char,
+    /// Field 22: start time in clock ticks after boot.
+    pub start_time: u64,
+}
+
+/// Parse a `/proc/<pid>/stat` line (the command may contain spaces and parentheses).
+pub fn parse_stat(line: &str) -> Option<Stat> {
+    let rest = &line[line.rfind(')')? + 1..];
+    let mut f = rest.split_ascii_whitespace();
+    let state = f.next()?.chars().next()?;
+    // After the state come fields 4..; start time is field 22, i.e. 19 further on.
+    let start_time = f.nth(18)?.parse().ok()?;
+    Some(Stat { state, start_time })
+}
+
+pub fn stat(pid: i32) -> Option<Stat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`).
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+pub fn argv0(pid: i32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let first = raw.split(|&b| b == 0).next()?;
+    Some(String::from_utf8_lossy(first).into_owned())
+}
+
+pub fn comm(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+pub fn exe(pid: i32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok()
+}
+
+/// All pids currently in /proc.
+pub fn pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A listening TCP socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub addr: SocketAddr,
+    pub inode: u64,
+}
+
+fn hex_v4(h: &str) -> Option<Ipv4Addr> {
+    Some(Ipv4Addr::from(
+        u32::from_str_radix(h, 16).ok()?.to_ne_bytes(),
+    ))
+}
+
+fn hex_v6(h: &str) -> Option<Ipv6Addr> {
+    if h.len() != 32 {
+        return None;
+    }
+    let mut b = [0u8; 16];
+    for i in 0..4 {
+        let w = u32::from_str_radix(&h[i * 8..i * 8 + 8], 16).ok()?;
+        b[i * 4..i * 4 + 4].copy_from_slice(&w.to_ne_bytes());
+    }
+    Some(Ipv6Addr::from(b))
+}
+
+/// Parse `/proc/net/tcp` or `tcp6` text: the LISTEN sockets.
+pub fn parse_tcp_listeners(text: &str) -> Vec<Listener> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_ascii_whitespace().collect();
+            if f.len() < 10 || f[3] != "0A" {
+                return None;
+            }
+            let (a, p) = f[1].split_once(':')?;
+            let port = u16::from_str_radix(p, 16).ok()?;
+            let ip = if a.len() == 8 {
+                IpAddr::V4(hex_v4(a)?)
+            } else {
+                IpAddr::V6(hex_v6(a)?)
+            };
+            Some(Listener {
+                addr: SocketAddr::new(ip, port),
+                inode: f[9].parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// LISTEN sockets on `port` in the network namespace of `pid` (`None` = ours).
+pub fn tcp_listeners(pid: Option<i32>, port: u16) -> Vec<Listener> {
+    let base = pid.map_or_else(|| "/proc/self".to_string(), |p| format!("/proc/{p}"));
+    ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(format!("{base}/net/{f}")).ok())
+        .flat_map(|t| parse_tcp_listeners(&t))
+        .filter(|l| l.addr.port() == port)
+        .collect()
+}
+
+/// Socket inodes among `pid`'s open file descriptors.
+pub fn socket_inodes(pid: i32) -> HashSet<u64> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| {
+                let target = std::fs::read_link(e.ok()?.path()).ok()?;
+                let t = target.to_str()?;
+                t.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+            })
+            .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Does `pid` itself hold a socket listening on `port`? Returns the address.
+pub fn listening_on(pid: i32, port: u16) -> Option<SocketAddr> {
+    let ls = tcp_listeners(Some(pid), port);
+    if ls.is_empty() {
+        return None;
+    }
+    let mine = socket_inodes(pid);
+    ls.into_iter()
+        .find(|l| mine.contains(&l.inode))
+        .map(|l| l.addr)
+}
+
+/// Who holds a LISTEN socket on `port` in our namespace: "pid 123 (nc)", ...
+pub fn listening_owners(port: u16) -> Vec<String> {
+    let inodes: HashSet<u64> = tcp_listeners(None, port).iter().map(|l| l.inode).collect();
+    if inodes.is_empty() {
+        return vec![];
+    }
+    pids()
+        .into_iter()
+        .filter(|&p| !socket_inodes(p).is_disjoint(&inodes))
+        .map(|p| format!("pid {p} ({})", comm(p).unwrap_or_else(|| "?".into())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_spaces_and_parens_in_comm() {
+        let line = "4242 (a (b) c) Z 1 4242 4242 0 -1 4194560 83 0 0 0 0 0 0 0 20 0 1 0 987654 0 0";
+        assert_eq!(
+            parse_stat(line),
+            Some(Stat {
+                state: 'Z',
+                start_time: 987654
+            })
+        );
+        assert_eq!(parse_stat("garbage"), None);
+        let me = stat(std::process::id() as i32).unwrap();
+        assert!(me.start_time > 0 && me.state == 'R');
+    }
+
+    #[test]
+    fn tcp_tables() {
+        let v4 = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:EE48 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0 100 0 0 10 0\n   1: 0100007F:EE48 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 999 1 0 100 0 0 10 0\n";
+        let l = parse_tcp_listeners(v4);
+        assert_eq!(
+            l,
+            vec![Listener {
+                addr: "127.0.0.1:61000".parse().unwrap(),
+                inode: 12345
+            }]
+        );
+        let v6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000000000000000000000000000:EE48 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1 0 100 0 0 10 0\n   1: 00000000000000000000000001000000:EE49 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 778 1 0 100 0 0 10 0\n";
+        let l = parse_tcp_listeners(v6);
+        assert_eq!(l[0].addr, "[::]:61000".parse().unwrap());
+        assert_eq!(l[1].addr, "[::1]:61001".parse().unwrap());
+    }
+
+    #[test]
+    fn finds_our_own_listener() {
+        let sock = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = sock.local_addr().unwrap().port();
+        let me = std::process::id() as i32;
+        assert_eq!(listening_on(me, port), Some(sock.local_addr().unwrap()));
+        assert!(listening_owners(port)[0].starts_with(&format!("pid {me} (")));
+        drop(sock);
+        assert_eq!(listening_on(me, port), None);
+    }
+}

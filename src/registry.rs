@@ -1,0 +1,14 @@
+//! Every agent in this binary: one line each.
+
+use crate::agents::azure_lb::AzureLb;
+use ocf::{DynAgent, Entry};
+
+/// The OCF provider name: agents are `ocf:rustha:<name>`.
+pub const PROVIDER: &str = "rustha";
+
+pub static AGENTS: &[&dyn DynAgent] = &[&Entry::<AzureLb>::new()];
+
+/// Exact, case-sensitive lookup (OCF agent names are case-sensitive).
+pub fn find(name: &str) -> Option<&'static dyn DynAgent> {
+    AGENTS.iter().copied().find(|a| a.name() == name)
+}
