@@ -35,7 +35,10 @@ pub fn markdown(provider: &str, info: &AgentInfo, params: &[ParamSpec]) -> Strin
             if p.required() { "yes" } else { "no" },
             if p.unique { "yes" } else { "no" },
             cell(p.shortdesc).trim_end_matches('.'),
-            cell(&p.full_longdesc()),
+            cell(&p.full_longdesc())
+                + &p.example
+                    .map(|e| format!(" Example: `{e}`."))
+                    .unwrap_or_default(),
         );
     }
     let _ = writeln!(s, "\n## Actions\n");

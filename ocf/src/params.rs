@@ -49,6 +49,8 @@ pub struct ParamSpec {
     pub deprecated: Option<&'static str>,
     /// Never logged, never echoed in an exit reason.
     pub secret: bool,
+    /// A valid value for docs and for the contract suite (needed for required parameters).
+    pub example: Option<&'static str>,
 }
 
 impl ParamSpec {
@@ -64,7 +66,12 @@ impl ParamSpec {
             unique: false,
             deprecated: None,
             secret: false,
+            example: None,
         }
+    }
+    pub const fn example(mut self, v: &'static str) -> Self {
+        self.example = Some(v);
+        self
     }
     pub const fn default(mut self, v: &'static str) -> Self {
         self.default = Some(v);

@@ -1,0 +1,229 @@
+//! Shared helpers for the integration tests. These tests use the real thing: they need
+//! root (network namespaces, /usr/lib/ocf) and the packages `.ci/run` installs.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub const PROVIDER_DIR: &str = "/usr/lib/ocf/resource.d/rustha";
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rustha"))
+}
+
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "these tests need root (network namespaces, /usr/lib/ocf): run `make test` as root"
+    );
+}
+
+pub fn require_tool(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is not installed: `.ci/run` (or the README's apt-get line) installs it"
+    );
+}
+
+/// Put this test thread (and every process it starts) into a new network namespace
+/// with only `lo`, up. The namespace goes away with the thread and its processes.
+pub fn private_netns() {
+    require_root();
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+    let st = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("ip");
+    assert!(st.success(), "ip link set lo up failed");
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh directory under /tmp, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "rustha-test-{tag}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A unique instance name for a test.
+pub fn instance(tag: &str) -> String {
+    format!(
+        "t{}-{tag}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// `<dir>/<agent>` -> the binary under test (how Pacemaker calls it).
+pub fn agent_link(dir: &Path, agent: &str) -> PathBuf {
+    let link = dir.join(agent);
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(bin(), &link).unwrap();
+    link
+}
+
+/// Point `/usr/lib/ocf/resource.d/rustha/<agent>` at the binary under test (atomically),
+/// so crm_resource, pcs and Pacemaker find `ocf:rustha:<agent>`.
+pub fn install_provider_links() {
+    require_root();
+    std::fs::create_dir_all(PROVIDER_DIR).unwrap();
+    for a in agents() {
+        let link = Path::new(PROVIDER_DIR).join(&a);
+        if std::fs::read_link(&link).ok().as_deref() == Some(bin().as_path()) {
+            continue;
+        }
+        let tmp = Path::new(PROVIDER_DIR).join(format!(".{a}.{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(bin(), &tmp).unwrap();
+        std::fs::rename(&tmp, &link).unwrap();
+    }
+}
+
+/// The agents the binary says it has (`rustha list`).
+pub fn agents() -> Vec<String> {
+    let out = Command::new(bin()).arg("list").output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The result of running an agent action.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+    /// The exit reason (text after the last `ocf-exit-reason:`), as Pacemaker parses it.
+    pub fn reason(&self) -> Option<String> {
+        let i = self.stderr.rfind("ocf-exit-reason:")?;
+        Some(
+            self.stderr[i + 16..]
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        )
+    }
+}
+
+/// Run `agent action` with exactly these variables (plus PATH), as an executor would.
+pub fn run(agent: &Path, action: &str, vars: &BTreeMap<String, String>) -> Run {
+    let mut c = Command::new(agent);
+    c.arg(action)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    c.envs(vars).stdin(Stdio::null());
+    Run::from(c.output().unwrap())
+}
+
+/// An environment builder: `OCF_RESKEY_*` and friends.
+#[derive(Clone, Default)]
+pub struct Env(pub BTreeMap<String, String>);
+
+impl Env {
+    /// What Pacemaker sets for an operation (timeout in ms, interval in ms).
+    pub fn pacemaker(instance: &str, state_dir: &Path) -> Env {
+        Env::bare(instance, state_dir)
+            .var("OCF_ROOT", "/usr/lib/ocf")
+            .var("OCF_RA_VERSION_MAJOR", "1")
+            .var("OCF_RA_VERSION_MINOR", "1")
+            .var("OCF_EXIT_REASON_PREFIX", "ocf-exit-reason:")
+            .var("OCF_RESKEY_CRM_meta_timeout", "20000")
+    }
+    /// Only the instance and the test's state dir: no CRM_meta_* at all.
+    pub fn bare(instance: &str, state_dir: &Path) -> Env {
+        Env::default()
+            .var("OCF_RESOURCE_INSTANCE", instance)
+            .var("RUSTHA_STATE_DIR", state_dir.to_str().unwrap())
+    }
+    pub fn var(mut self, k: &str, v: &str) -> Env {
+        self.0.insert(k.to_string(), v.to_string());
+        self
+    }
+    pub fn param(self, k: &str, v: &str) -> Env {
+        self.var(&format!("OCF_RESKEY_{k}"), v)
+    }
+    pub fn without(mut self, k: &str) -> Env {
+        self.0.remove(k);
+        self
+    }
+    pub fn interval(self, ms: u64) -> Env {
+        self.var("OCF_RESKEY_CRM_meta_interval", &ms.to_string())
+    }
+    pub fn run(&self, agent: &Path, action: &str) -> Run {
+        run(agent, action, &self.0)
+    }
+}
+
+/// Processes whose argv[0] starts with `prefix` (e.g. our responders), by pid.
+pub fn pids_with_argv0_prefix(prefix: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .map(|c| {
+                    c.split(|&b| b == 0)
+                        .next()
+                        .unwrap_or(&[])
+                        .starts_with(prefix.as_bytes())
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Is `pid` running (not gone, not a zombie)?
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next() != Some('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// SIGKILL a pid if it still runs (test clean-up).
+pub fn kill(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}

@@ -1,0 +1,455 @@
+//! The OCF contract suite. It iterates over every agent in the registry, so an agent
+//! added later is covered without touching this file. Each agent runs through the real
+//! binary via a symlink named like the agent, inside a private network namespace.
+
+mod common;
+
+use common::*;
+use ocf::{ContentType, DynAgent, ParamSpec};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn registry() -> &'static [&'static dyn DynAgent] {
+    rustha::registry::AGENTS
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Counts cases and reports them.
+struct Tally(&'static str, usize);
+
+impl Tally {
+    fn case(&mut self) {
+        self.1 += 1;
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            println!(
+                "contract {}: {} cases over {} agents",
+                self.0,
+                self.1,
+                registry().len()
+            );
+        }
+    }
+}
+
+/// Good parameters: every example the declaration gives.
+fn good(spec: &[ParamSpec], env: Env, agent: &str) -> Env {
+    spec.iter().fold(env, |e, p| match p.example {
+        Some(v) => e.param(p.name, v),
+        None => {
+            assert!(
+                !p.required(),
+                "{agent}: required parameter {} declares no example",
+                p.name
+            );
+            e
+        }
+    })
+}
+
+/// A value the parameter's declared type must refuse, when the type says enough.
+fn malformed(p: &ParamSpec) -> Option<&'static str> {
+    if !p.choices.is_empty() {
+        return Some("no-such-choice");
+    }
+    match p.content {
+        ContentType::Integer => Some("not-a-number"),
+        ContentType::Boolean => Some("maybe"),
+        ContentType::String => None,
+    }
+}
+
+fn xmllint(args: &[&str], xml: &str, cwd: &Path) -> (bool, String) {
+    use std::io::Write;
+    let mut c = Command::new("xmllint")
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xmllint (libxml2-utils)");
+    c.stdin.take().unwrap().write_all(xml.as_bytes()).unwrap();
+    let o = c.wait_with_output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn meta_data_as_nobody_is_valid_everywhere_and_committed() {
+    require_root();
+    require_tool("xmllint");
+    require_tool("runuser");
+    let mut t = Tally("meta-data", 0);
+    let dir = TempDir::new("meta");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let ocf11 = repo().join("../shared/reference/ocf-1.1-ra-api.rng");
+    let schemas = [
+        (
+            "resource-agents metadata.rng",
+            PathBuf::from("/usr/share/resource-agents/metadata.rng"),
+        ),
+        ("OCF 1.1 RNG", ocf11),
+        (
+            "pcs OCF 1.1 RNG",
+            PathBuf::from("/usr/share/pcs/data/ocf-1.1.rng"),
+        ),
+    ];
+    let bless = std::env::var_os("RUSTHA_BLESS").is_some();
+    for a in registry() {
+        let link = agent_link(dir.path(), a.name());
+        // As nobody, with no environment at all, like ocf-tester's first check.
+        let o = Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(&link)
+            .arg("meta-data")
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .output()
+            .unwrap();
+        let xml = String::from_utf8(o.stdout).unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}: meta-data as nobody",
+            a.name()
+        );
+        assert!(
+            o.stderr.is_empty(),
+            "{}: meta-data wrote to stderr",
+            a.name()
+        );
+        t.case();
+        // ocf-tester's own check: the DTD, resolved from its directory, XML on stdin.
+        let (ok, err) = xmllint(
+            &["--noout", "--valid", "-"],
+            &xml,
+            Path::new("/usr/share/resource-agents"),
+        );
+        assert!(ok, "{}: not valid for ra-api-1.dtd: {err}", a.name());
+        t.case();
+        for (what, rng) in &schemas {
+            assert!(rng.exists(), "{} is missing ({what})", rng.display());
+            let (ok, err) = xmllint(
+                &["--noout", "--relaxng", rng.to_str().unwrap(), "-"],
+                &xml,
+                Path::new("/"),
+            );
+            assert!(ok, "{}: not valid for {what}: {err}", a.name());
+            t.case();
+        }
+        assert!(xml.contains("<version>1.1</version>"));
+        assert!(
+            !xml.contains("depth=\"10\"") && !xml.contains("depth=\"20\""),
+            "{}: deeper monitors advertised (pcs would create them by default)",
+            a.name()
+        );
+        // Committed copies must not drift (RUSTHA_BLESS=1 rewrites them: `make meta`).
+        let md = a.markdown(rustha::registry::PROVIDER);
+        for (file, text) in [
+            (format!("{}.xml", a.name()), &xml),
+            (format!("{}.md", a.name()), &md),
+        ] {
+            let path = repo().join("meta").join(&file);
+            if bless {
+                std::fs::write(&path, text).unwrap();
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+                panic!("meta/{file} is missing: run `make meta` and commit it")
+            });
+            assert!(
+                &committed == text,
+                "meta/{file} drifted from the declaration: run `make meta` and commit"
+            );
+            t.case();
+        }
+    }
+}
+
+#[test]
+fn argv_handling() {
+    let mut t = Tally("argv", 0);
+    let dir = TempDir::new("argv");
+    for a in registry() {
+        let link = agent_link(dir.path(), a.name());
+        let env = Env::bare("argv", dir.path());
+        let r = env.run(&link, "no-such-action");
+        assert_eq!(r.code, 3, "{}: unknown action: {}", a.name(), r.stderr);
+        assert!(
+            r.stderr.contains("usage:"),
+            "{}: no usage on stderr",
+            a.name()
+        );
+        assert!(r.reason().is_some_and(|s| s.contains("no-such-action")));
+        t.case();
+        let r = run(&link, "", &env.0);
+        assert_eq!(r.code, 3, "{}: empty action", a.name());
+        t.case();
+        let o = Command::new(&link).env_clear().output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}: no action", a.name());
+        t.case();
+        // Extra arguments are ignored (spec).
+        let o = Command::new(&link)
+            .args(["meta-data", "extra", "args"])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}: extra args", a.name());
+        t.case();
+        for optional in ["notify", "promote", "demote", "migrate_to", "migrate_from"] {
+            let advertised = a
+                .info()
+                .actions
+                .iter()
+                .any(|s| s.action.as_str() == optional);
+            if !advertised {
+                assert_eq!(env.run(&link, optional).code, 3, "{}: {optional}", a.name());
+                t.case();
+            }
+        }
+        // Tool mode runs the same agent.
+        let o = Command::new(bin())
+            .args([a.name(), "meta-data"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(o.stdout).unwrap(), a.metadata());
+        t.case();
+    }
+    let o = Command::new(dir.path().join("not-an-agent")).output();
+    assert!(o.is_err()); // no such link: sanity of the fixture
+    let link = dir.path().join("not-an-agent");
+    std::os::unix::fs::symlink(bin(), &link).unwrap();
+    let o = Command::new(&link).arg("monitor").output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "unknown agent name -> not installed"
+    );
+    t.case();
+}
+
+#[test]
+fn validate_all_checks_every_parameter() {
+    private_netns();
+    let mut t = Tally("validate-all", 0);
+    let dir = TempDir::new("validate");
+    for a in registry() {
+        let link = agent_link(dir.path(), a.name());
+        let base = good(a.params(), Env::pacemaker("val", dir.path()), a.name());
+        let r = base.run(&link, "validate-all");
+        assert_eq!(r.code, 0, "{}: good params: {}", a.name(), r.stderr);
+        t.case();
+        for p in a.params() {
+            if p.required() {
+                let r = base
+                    .clone()
+                    .without(&format!("OCF_RESKEY_{}", p.name))
+                    .run(&link, "validate-all");
+                assert_eq!(r.code, 6, "{}: without {}", a.name(), p.name);
+                assert!(
+                    r.reason().is_some_and(|s| s.contains(p.name)),
+                    "{}: reason: {}",
+                    a.name(),
+                    r.stderr
+                );
+                t.case();
+            }
+            if let Some(bad) = malformed(p) {
+                let r = base.clone().param(p.name, bad).run(&link, "validate-all");
+                assert!(
+                    matches!(r.code, 6 | 2),
+                    "{}: {}={bad} gave {}",
+                    a.name(),
+                    p.name,
+                    r.code
+                );
+                let reason = r.reason().unwrap_or_default();
+                assert!(
+                    reason.contains(p.name) && reason.contains(bad),
+                    "{}: reason: {reason}",
+                    a.name()
+                );
+                t.case();
+                // The same broken value must not make start do anything.
+                let r = base.clone().param(p.name, bad).run(&link, "start");
+                assert_eq!(r.code, 6, "{}: start with {}={bad}", a.name(), p.name);
+                t.case();
+            }
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "validate/start with bad params left state behind"
+        );
+    }
+}
+
+fn clean_node(a: &dyn DynAgent, link: &Path, env: &Env, t: &mut Tally) {
+    let name = a.name();
+    assert_eq!(
+        env.run(link, "monitor").code,
+        7,
+        "{name}: probe on a clean node"
+    );
+    t.case();
+    let r = env
+        .clone()
+        .var("OCF_TESTER_FAIL_HAVE_BINARY", "1")
+        .run(link, "monitor");
+    assert!(
+        matches!(r.code, 7 | 5),
+        "{name}: probe with binaries 'missing'"
+    );
+    t.case();
+    assert_eq!(
+        env.clone().interval(10000).run(link, "monitor").code,
+        7,
+        "{name}: recurring monitor, stopped"
+    );
+    t.case();
+    assert_eq!(
+        env.run(link, "stop").code,
+        0,
+        "{name}: stop when never started"
+    );
+    t.case();
+    for p in a.params() {
+        if let Some(bad) = malformed(p) {
+            let broken = env.clone().param(p.name, bad);
+            assert_eq!(
+                broken.run(link, "stop").code,
+                0,
+                "{name}: stop with {}={bad}",
+                p.name
+            );
+            assert_eq!(
+                broken.run(link, "monitor").code,
+                7,
+                "{name}: probe with {}={bad}",
+                p.name
+            );
+            let r = broken.clone().interval(10000).run(link, "monitor");
+            assert_ne!(r.code, 6, "{name}: recurring monitor with {}={bad}", p.name);
+            t.case();
+        }
+    }
+}
+
+fn lifecycle(a: &dyn DynAgent, link: &Path, env: &Env, state: &Path, t: &mut Tally) {
+    let name = a.name();
+    let steps: &[(&str, Option<u64>, i32)] = &[
+        ("start", None, 0),
+        ("start", None, 0),
+        ("monitor", Some(10000), 0),
+        ("monitor", None, 0),
+        ("stop", None, 0),
+        ("stop", None, 0),
+        ("monitor", Some(10000), 7),
+        ("monitor", None, 7),
+    ];
+    for (action, interval, want) in steps {
+        let e = match interval {
+            Some(ms) => env.clone().interval(*ms),
+            None => env.clone(),
+        };
+        let r = e.run(link, action);
+        assert_eq!(
+            r.code, *want,
+            "{name}: {action} (interval {interval:?}): {}",
+            r.stderr
+        );
+        t.case();
+    }
+    let left: Vec<_> = walk(state);
+    assert!(
+        left.is_empty(),
+        "{name}: state left behind after stop: {left:?}"
+    );
+    t.case();
+    // Broken parameters after a start: stop still stops, from the record.
+    assert_eq!(env.run(link, "start").code, 0);
+    for p in a.params() {
+        if let Some(bad) = malformed(p) {
+            let r = env.clone().param(p.name, bad).run(link, "stop");
+            assert_eq!(
+                r.code, 0,
+                "{name}: stop with {}={bad}: {}",
+                p.name, r.stderr
+            );
+            assert_eq!(
+                env.run(link, "monitor").code,
+                7,
+                "{name}: still running after stop with broken params"
+            );
+            assert_eq!(env.run(link, "start").code, 0);
+            t.case();
+        }
+    }
+    assert_eq!(env.run(link, "stop").code, 0);
+    assert!(walk(state).is_empty());
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn lifecycle_with_pacemaker_environment() {
+    private_netns();
+    let mut t = Tally("lifecycle (Pacemaker env)", 0);
+    let dir = TempDir::new("life");
+    for a in registry() {
+        let link = agent_link(dir.path(), a.name());
+        let state = TempDir::new("life-state");
+        let env = good(
+            a.params(),
+            Env::pacemaker(&instance("life"), state.path()),
+            a.name(),
+        );
+        clean_node(*a, &link, &env, &mut t);
+        lifecycle(*a, &link, &env, state.path(), &mut t);
+    }
+}
+
+#[test]
+fn lifecycle_without_any_crm_meta_variables() {
+    private_netns();
+    let mut t = Tally("lifecycle (no CRM_meta_*)", 0);
+    let dir = TempDir::new("bare");
+    for a in registry() {
+        let link = agent_link(dir.path(), a.name());
+        let state = TempDir::new("bare-state");
+        let env = good(
+            a.params(),
+            Env::bare(&instance("bare"), state.path()),
+            a.name(),
+        );
+        assert!(!env.0.keys().any(|k| k.contains("CRM_meta")));
+        clean_node(*a, &link, &env, &mut t);
+        lifecycle(*a, &link, &env, state.path(), &mut t);
+    }
+}
