@@ -105,7 +105,7 @@ impl Spawn {
 fn wait_readable(fd: &impl AsFd, deadline: &Deadline) -> bool {
     loop {
         let left = deadline.remaining();
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
         match poll(
             &mut fds,
@@ -133,7 +133,7 @@ pub fn spawn(spec: &Spawn, deadline: &Deadline) -> Result<Identity, OcfError> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+    // SAFETY: only async-signal-safe calls (dup2, fcntl, close_range) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
             if wfd == READY_FD {
@@ -143,6 +143,15 @@ pub fn spawn(spec: &Spawn, deadline: &Deadline) -> Result<Identity, OcfError> {
             } else if libc::dup2(wfd, READY_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // Whatever else our caller left open (inherited without CLOEXEC) must not
+            // live on in a daemon: mark fds above the ready pipe close-on-exec.
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            libc::syscall(
+                libc::SYS_close_range,
+                READY_FD + 1,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            );
             Ok(())
         });
     }
@@ -155,9 +164,11 @@ pub fn spawn(spec: &Spawn, deadline: &Deadline) -> Result<Identity, OcfError> {
     let mut reader = File::from(r);
     let mut msg = Vec::new();
     let mut ready = false;
+    let mut timed_out = false;
     let mut buf = [0u8; 512];
     while !msg.contains(&b'\n') {
         if !wait_readable(&reader, deadline) {
+            timed_out = true;
             break;
         }
         match reader.read(&mut buf) {
@@ -181,7 +192,7 @@ pub fn spawn(spec: &Spawn, deadline: &Deadline) -> Result<Identity, OcfError> {
     Err(OcfError::generic(
         if let Some(err) = text.strip_prefix("ERR ") {
             err.to_string()
-        } else if !ready && deadline.expired() {
+        } else if timed_out {
             format!("{} was not ready before the action's timeout", spec.argv0)
         } else {
             format!(
@@ -291,24 +302,31 @@ pub fn terminate(id: &Identity, deadline: &Deadline) -> Result<(), OcfError> {
     )))
 }
 
-/// Processes running this binary with exactly `argv0` (strays whose record was lost).
-pub fn find_by_argv0(argv0: &str) -> Vec<Identity> {
-    let me = procfs::exe(std::process::id() as i32);
+/// Running processes of `spec` (same executable, exactly its argv[0]): helpers whose
+/// record was lost.
+pub fn find_running(spec: &Spawn) -> Vec<Identity> {
+    let exe = std::fs::canonicalize(&spec.exe).ok();
+    let me = std::process::id() as i32;
     procfs::pids()
         .into_iter()
-        .filter(|&p| p != std::process::id() as i32)
-        .filter(|&p| procfs::argv0(p).as_deref() == Some(argv0))
-        .filter(|&p| me.is_some() && procfs::exe(p) == me)
+        .filter(|&p| p != me && procfs::argv0(p).as_deref() == Some(spec.argv0.as_str()))
+        .filter(|&p| exe.is_some() && procfs::exe(p) == exe)
         .filter_map(Identity::of)
         .filter(Identity::is_alive)
         .collect()
 }
 
-/// Hidden test helper (`rustha __sleeper [--ignore-term]`): ready, detach, sleep forever.
+/// Hidden test helper (`rustha __sleeper [--ignore-term|--never-ready|--fail]`):
+/// ready, detach, sleep forever.
 pub fn sleeper(args: &[String]) -> u8 {
     if args.iter().any(|a| a == "--ignore-term") {
         // SAFETY: setting a signal disposition to SIG_IGN.
         unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    }
+    if args.iter().any(|a| a == "--never-ready") {
+        loop {
+            nix::unistd::pause();
+        }
     }
     if args.iter().any(|a| a == "--fail") {
         Ready::from_env().fail("sleeper asked to fail");

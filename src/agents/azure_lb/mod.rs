@@ -83,7 +83,7 @@ fn bind_target(p: &AzureLbParams, ipv6: bool) -> (IpAddr, bool) {
 
 /// Stop any responder of this instance that has no record (record lost or corrupt).
 fn stop_strays(ctx: &Ctx) -> Result<(), OcfError> {
-    for id in daemon::find_by_argv0(&marker(&ctx.instance)) {
+    for id in daemon::find_running(&Spawn::helper(marker(&ctx.instance), vec![])) {
         tracing::warn!("stopping responder pid {} that had no state record", id.pid);
         daemon::terminate(&id, &ctx.deadline)?;
     }

@@ -59,13 +59,16 @@ pub fn main(args: &[String]) -> u8 {
     loop {
         match sock.accept() {
             Ok((conn, _)) => drop(conn),
-            Err(e) => match e.raw_os_error() {
-                // Out of descriptors or memory: back off briefly instead of spinning.
-                Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                    std::thread::sleep(std::time::Duration::from_millis(10))
-                }
-                _ => {}
-            },
+            // Out of descriptors or memory: back off briefly instead of spinning.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                ) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(_) => {}
         }
     }
 }

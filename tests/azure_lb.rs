@@ -1,0 +1,366 @@
+//! azure-lb behaviour, each test in its own network namespace with real sockets.
+
+mod common;
+
+use common::*;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+struct Lb {
+    _dir: TempDir,
+    state: TempDir,
+    link: PathBuf,
+    env: Env,
+    instance: String,
+}
+
+impl Lb {
+    fn new(tag: &str, port: u16) -> Lb {
+        private_netns();
+        let dir = TempDir::new(tag);
+        let state = TempDir::new(&format!("{tag}-state"));
+        let link = agent_link(dir.path(), "azure-lb");
+        let instance = instance(tag);
+        let env = Env::pacemaker(&instance, state.path()).param("port", &port.to_string());
+        Lb {
+            _dir: dir,
+            state,
+            link,
+            env,
+            instance,
+        }
+    }
+    fn run(&self, action: &str) -> Run {
+        self.env.run(&self.link, action)
+    }
+    fn record_path(&self) -> PathBuf {
+        self.state.path().join("azure-lb").join(&self.instance)
+    }
+    fn record(&self) -> String {
+        std::fs::read_to_string(self.record_path()).unwrap_or_default()
+    }
+    fn pid(&self) -> i32 {
+        self.field("pid").parse().unwrap()
+    }
+    fn field(&self, k: &str) -> String {
+        self.record()
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")).map(String::from))
+            .unwrap_or_default()
+    }
+    fn responders(&self) -> Vec<i32> {
+        pids_with_argv0_prefix(&format!("rustha azure-lb responder {}", self.instance))
+    }
+}
+
+impl Drop for Lb {
+    fn drop(&mut self) {
+        // A test that starts a process stops it, by pid.
+        let _ = self.run("stop");
+        for p in self.responders() {
+            kill(p);
+        }
+    }
+}
+
+fn connect(addr: &str) -> std::io::Result<TcpStream> {
+    TcpStream::connect_timeout(&addr.parse::<SocketAddr>().unwrap(), Duration::from_secs(2))
+}
+
+#[test]
+fn port_taken_by_someone_else_fails_start_with_the_port_in_the_reason() {
+    let lb = Lb::new("taken", 61000);
+    let squatter = TcpListener::bind("0.0.0.0:61000").unwrap();
+    let r = lb.run("start");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let reason = r.reason().unwrap();
+    assert!(reason.contains("port 61000 is already in use"), "{reason}");
+    assert!(
+        reason.contains(&format!("pid {}", std::process::id())),
+        "owner not named: {reason}"
+    );
+    assert!(lb.responders().is_empty(), "a responder was left behind");
+    assert!(!lb.record_path().exists(), "a record was left behind");
+    assert_eq!(lb.run("monitor").code, 7);
+    assert_eq!(lb.run("stop").code, 0);
+    drop(squatter);
+    assert_eq!(lb.run("start").code, 0);
+}
+
+#[test]
+fn sigkilled_responder_is_noticed_then_stop_cleans_up() {
+    let lb = Lb::new("kill9", 61000);
+    assert_eq!(lb.run("start").code, 0);
+    let pid = lb.pid();
+    assert!(alive(pid));
+    kill(pid);
+    // Whether init has reaped it yet or it is still a zombie, it is not running.
+    let recurring = lb.env.clone().interval(10000);
+    assert_eq!(recurring.run(&lb.link, "monitor").code, 7);
+    assert_eq!(lb.run("monitor").code, 7, "probe");
+    assert_eq!(lb.run("stop").code, 0);
+    assert!(!lb.record_path().exists());
+    assert_eq!(lb.run("start").code, 0);
+    assert_ne!(lb.pid(), pid);
+}
+
+#[test]
+fn monitor_requires_the_listening_socket_to_belong_to_the_recorded_process() {
+    let lb = Lb::new("owner", 61000);
+    assert_eq!(lb.run("start").code, 0);
+    assert!(connect("127.0.0.1:61000").is_ok());
+    // Point the record at a live process of ours that holds no socket (a pid alone proves nothing).
+    let mut decoy = std::process::Command::new(bin())
+        .args(["__sleeper", "--never-ready"])
+        .spawn()
+        .unwrap();
+    let st = std::fs::read_to_string(format!("/proc/{}/stat", decoy.id())).unwrap();
+    let start_time = st
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    let rec = lb.record();
+    let real_pid = lb.pid();
+    let forged: String = rec
+        .lines()
+        .map(|l| match l.split_once('=') {
+            Some(("pid", _)) => format!("pid={}\n", decoy.id()),
+            Some(("start_time", _)) => format!("start_time={start_time}\n"),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(lb.record_path(), forged).unwrap();
+    let r = lb.env.clone().interval(10000).run(&lb.link, "monitor");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.reason()
+            .unwrap()
+            .contains("holds no listening socket on port 61000"),
+        "{}",
+        r.stderr
+    );
+    // stop stops what the record names and the stray responder of this instance.
+    assert_eq!(lb.run("stop").code, 0);
+    let _ = decoy.wait();
+    let gone = ocf::Deadline::after(Duration::from_secs(5)).poll(Duration::from_millis(10), || {
+        (!alive(real_pid)).then_some(())
+    });
+    assert!(gone.is_some(), "stray responder survived stop");
+}
+
+#[test]
+fn lost_record_probe_says_stopped_and_stop_still_finds_the_responder() {
+    let lb = Lb::new("lost", 61000);
+    assert_eq!(lb.run("start").code, 0);
+    let pid = lb.pid();
+    std::fs::remove_file(lb.record_path()).unwrap();
+    assert_eq!(lb.run("monitor").code, 7);
+    // start takes over the port from its own stray rather than failing on it.
+    assert_eq!(
+        lb.run("start").code,
+        0,
+        "start with a stray holding the port"
+    );
+    assert!(!alive(pid));
+    let pid = lb.pid();
+    std::fs::remove_file(lb.record_path()).unwrap();
+    assert_eq!(lb.run("stop").code, 0);
+    assert!(!alive(pid), "stop left the stray responder running");
+    assert!(connect("127.0.0.1:61000").is_err());
+}
+
+#[test]
+fn stale_record_with_a_reused_pid_is_not_running_and_not_signalled() {
+    let lb = Lb::new("stale", 61000);
+    let me = std::process::id();
+    std::fs::create_dir_all(lb.record_path().parent().unwrap()).unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    std::fs::write(
+        lb.record_path(),
+        format!(
+            "addr=[::]:61000\nboot_id={}\npid={me}\nstart_time=1\n",
+            boot.trim()
+        ),
+    )
+    .unwrap();
+    assert_eq!(lb.run("monitor").code, 7);
+    assert_eq!(lb.run("stop").code, 0);
+    assert!(!lb.record_path().exists());
+}
+
+#[test]
+fn probes_are_answered_while_a_thousand_connections_are_held() {
+    let lb = Lb::new("held", 61000);
+    assert_eq!(lb.run("start").code, 0);
+    let lim = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    nix::sys::resource::setrlimit(
+        nix::sys::resource::Resource::RLIMIT_NOFILE,
+        4096.max(lim.0),
+        4096.max(lim.1),
+    )
+    .unwrap();
+    let held: Vec<TcpStream> = (0..1000)
+        .map(|i| connect("127.0.0.1:61000").unwrap_or_else(|e| panic!("held #{i}: {e}")))
+        .collect();
+    for i in 0..200 {
+        connect("127.0.0.1:61000").unwrap_or_else(|e| panic!("probe #{i} with 1000 held: {e}"));
+    }
+    // The responder holds none of them: its fds are stdio + the listener only.
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", lb.pid()))
+        .unwrap()
+        .count();
+    assert!(fds <= 4, "responder holds {fds} fds");
+    drop(held);
+    assert_eq!(
+        lb.env.clone().interval(10000).run(&lb.link, "monitor").code,
+        0
+    );
+}
+
+#[test]
+fn depth_10_monitor_connects() {
+    let lb = Lb::new("depth", 61000);
+    assert_eq!(lb.run("start").code, 0);
+    let deep = lb.env.clone().interval(10000).var("OCF_CHECK_LEVEL", "10");
+    assert_eq!(deep.run(&lb.link, "monitor").code, 0);
+    let old_spelling = lb
+        .env
+        .clone()
+        .interval(10000)
+        .var("OCF_RESKEY_OCF_CHECK_LEVEL", "10");
+    assert_eq!(old_spelling.run(&lb.link, "monitor").code, 0);
+}
+
+#[test]
+fn bind_address_and_listen_choose_the_socket() {
+    let lb = Lb::new("bind", 61000);
+    let env = lb.env.clone().param("bind_address", "127.0.0.1");
+    assert_eq!(env.run(&lb.link, "start").code, 0);
+    assert_eq!(lb.field("addr"), "127.0.0.1:61000");
+    assert!(connect("127.0.0.1:61000").is_ok());
+    assert!(connect("[::1]:61000").is_err(), "bound beyond bind_address");
+    assert_eq!(env.run(&lb.link, "monitor").code, 0);
+    // Changed settings while running: start moves the responder (stop+start semantics).
+    let v4 = lb.env.clone().param("listen", "ipv4only");
+    assert_eq!(v4.run(&lb.link, "start").code, 0);
+    assert_eq!(lb.field("addr"), "0.0.0.0:61000");
+    assert!(connect("[::1]:61000").is_err(), "ipv4only listens on IPv6");
+    let dual = lb.env.clone();
+    assert_eq!(dual.run(&lb.link, "start").code, 0);
+    assert_eq!(lb.field("addr"), "[::]:61000");
+    assert!(
+        connect("[::1]:61000").is_ok() && connect("127.0.0.1:61000").is_ok(),
+        "default is dual-stack"
+    );
+}
+
+#[test]
+fn validate_all_rejects_inconsistent_parameters() {
+    let lb = Lb::new("validate", 61000);
+    let cases = [
+        (
+            vec![("bind_address", "::1"), ("listen", "ipv4only")],
+            6,
+            "bind_address ::1 is IPv6 but listen is ipv4only",
+        ),
+        (
+            vec![("bind_address", "127.0.0.1"), ("listen", "ipv6enable")],
+            6,
+            "is IPv4 but listen is ipv6enable",
+        ),
+        (
+            vec![("bind_address", "not-an-ip")],
+            6,
+            "parameter bind_address: 'not-an-ip' is not an IPv4 or IPv6 address",
+        ),
+        (
+            vec![("backlog", "0")],
+            6,
+            "parameter backlog: 0 is not within 1 to 65535",
+        ),
+        (
+            vec![("port", "70000")],
+            6,
+            "parameter port: '70000' is not a valid port (1-65535)",
+        ),
+        (vec![("nc", "/usr/bin/nc")], 0, ""),
+    ];
+    for (params, want, reason) in cases {
+        let env = params
+            .iter()
+            .fold(lb.env.clone(), |e, (k, v)| e.param(k, v));
+        let r = env.run(&lb.link, "validate-all");
+        assert_eq!(r.code, want, "{params:?}: {}", r.stderr);
+        if want != 0 {
+            assert!(
+                r.reason().unwrap().contains(reason),
+                "{params:?}: {}",
+                r.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn responder_survives_the_agents_process_group_being_killed() {
+    use std::os::unix::process::CommandExt;
+    let lb = Lb::new("pgrp", 61000);
+    // Pacemaker runs each action in its own process group and may SIGKILL that group.
+    let st = std::process::Command::new(&lb.link)
+        .arg("start")
+        .env_clear()
+        .envs(&lb.env.0)
+        .process_group(0)
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+    let pid = lb.pid();
+    // The group the agent ran in is its own pid's; the responder left it (setsid).
+    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = st.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    assert_eq!(f[3], pid.to_string(), "responder is not a session leader");
+    assert_eq!(lb.run("monitor").code, 0);
+}
+
+#[test]
+fn logs_go_to_ha_logfile_with_the_heartbeat_tag_and_the_reason_is_last() {
+    let lb = Lb::new("log", 61000);
+    let log = lb.state.path().join("pacemaker.log");
+    let env = lb.env.clone().var("HA_LOGFILE", log.to_str().unwrap());
+    assert_eq!(env.run(&lb.link, "start").code, 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let want = format!("azure-lb({})[", lb.instance);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&want) && l.contains("INFO: responder pid")),
+        "{text}"
+    );
+    let r = env.clone().param("port", "0").run(&lb.link, "start");
+    assert_eq!(r.code, 6);
+    assert!(
+        r.stderr
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("ocf-exit-reason:parameter port"),
+        "{}",
+        r.stderr
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("ERROR: parameter port: '0' is not a valid port"),
+        "{text}"
+    );
+    assert_eq!(
+        r.stderr.matches("parameter port").count(),
+        1,
+        "reason printed twice: {}",
+        r.stderr
+    );
+}

@@ -1,0 +1,165 @@
+//! The daemon supervision used by every long-running helper: readiness, identity,
+//! detaching, bounded stop with escalation. Driven through the real binary's hidden
+//! `__sleeper` helper.
+
+mod common;
+
+use common::*;
+use ocf::Deadline;
+use rustha::daemon::{self, Identity, Liveness, Spawn};
+use std::time::{Duration, Instant};
+
+fn sleeper(marker: &str, args: &[&str]) -> Spawn {
+    Spawn {
+        exe: bin(),
+        argv0: marker.to_string(),
+        args: std::iter::once("__sleeper")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect(),
+    }
+}
+
+/// /proc/<pid>/stat fields after the command: state, ppid, pgrp, session.
+fn pgrp_session(pid: i32) -> (i32, i32) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = s.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    (f[2].parse().unwrap(), f[3].parse().unwrap())
+}
+
+#[test]
+fn ready_helper_detaches_with_null_stdio_and_stops_on_sigterm() {
+    let marker = format!("rustha-test sleeper {}", instance("term"));
+    let id = daemon::spawn(
+        &sleeper(&marker, &[]),
+        &Deadline::after(Duration::from_secs(10)),
+    )
+    .unwrap();
+    assert!(id.is_alive());
+    // setsid happens right after OK: give it a moment, bounded.
+    let detached = Deadline::after(Duration::from_secs(5)).poll(Duration::from_millis(10), || {
+        (pgrp_session(id.pid) == (id.pid, id.pid)).then_some(())
+    });
+    assert!(detached.is_some(), "helper did not become a session leader");
+    for fd in 0..3 {
+        let t = std::fs::read_link(format!("/proc/{}/fd/{fd}", id.pid)).unwrap();
+        assert_eq!(t.to_str(), Some("/dev/null"), "fd {fd}");
+    }
+    assert!(
+        std::fs::read_link(format!("/proc/{}/fd/3", id.pid)).is_err(),
+        "ready pipe left open"
+    );
+    let spec = sleeper(&marker, &[]);
+    assert_eq!(daemon::find_running(&spec), vec![id.clone()]);
+    daemon::terminate(&id, &Deadline::after(Duration::from_secs(10))).unwrap();
+    assert!(!id.is_alive());
+    assert!(daemon::find_running(&spec).is_empty());
+    kill(id.pid);
+}
+
+#[test]
+fn helper_that_ignores_sigterm_is_killed_after_two_thirds_of_the_deadline() {
+    let marker = format!("rustha-test sleeper {}", instance("ignore"));
+    let id = daemon::spawn(
+        &sleeper(&marker, &["--ignore-term"]),
+        &Deadline::after(Duration::from_secs(10)),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let dl = Deadline::after(Duration::from_millis(1500));
+    daemon::terminate(&id, &dl).unwrap();
+    let took = t.elapsed();
+    assert!(!id.is_alive(), "still alive after terminate returned Ok");
+    // It waited the SIGTERM grace (2/3 of 1.5 s) before SIGKILL, and no longer than the deadline.
+    assert!(
+        took >= Duration::from_millis(950),
+        "escalated too early: {took:?}"
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "overran the deadline: {took:?}"
+    );
+    kill(id.pid);
+}
+
+#[test]
+fn helper_reporting_an_error_passes_its_text_and_leaves_nothing() {
+    let marker = format!("rustha-test sleeper {}", instance("fail"));
+    let e = daemon::spawn(
+        &sleeper(&marker, &["--fail"]),
+        &Deadline::after(Duration::from_secs(10)),
+    )
+    .unwrap_err();
+    assert_eq!(e.reason, "sleeper asked to fail");
+    assert_eq!(e.status().code(), 1);
+    assert!(pids_with_argv0_prefix(&marker).is_empty());
+}
+
+#[test]
+fn helper_never_ready_is_killed_at_the_deadline() {
+    let marker = format!("rustha-test sleeper {}", instance("never"));
+    let t = Instant::now();
+    let e = daemon::spawn(
+        &sleeper(&marker, &["--never-ready"]),
+        &Deadline::after(Duration::from_millis(300)),
+    )
+    .unwrap_err();
+    assert!(
+        e.reason.contains("not ready before the action's timeout"),
+        "{}",
+        e.reason
+    );
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert!(
+        pids_with_argv0_prefix(&marker).is_empty(),
+        "a never-ready helper was left running"
+    );
+}
+
+#[test]
+fn missing_executable_is_an_error_not_a_panic() {
+    let s = Spawn {
+        exe: "/nonexistent/rustha".into(),
+        argv0: "x".into(),
+        args: vec![],
+    };
+    let e = daemon::spawn(&s, &Deadline::after(Duration::from_secs(1))).unwrap_err();
+    assert!(e.reason.contains("cannot start x"), "{}", e.reason);
+}
+
+#[test]
+fn a_zombie_counts_as_dead_and_terminate_returns_at_once() {
+    // A child we never reap: after SIGKILL it stays a zombie, which `kill -0` calls alive.
+    let mut child = std::process::Command::new(bin())
+        .args(["__sleeper", "--never-ready"])
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let id = Identity::of(pid).unwrap();
+    kill(pid);
+    let z = Deadline::after(Duration::from_secs(5)).poll(Duration::from_millis(5), || {
+        (id.liveness() == Liveness::Dead("is a zombie")).then_some(())
+    });
+    assert!(z.is_some(), "never saw the zombie");
+    assert!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok(),
+        "kill -0 says alive"
+    );
+    let t = Instant::now();
+    daemon::terminate(&id, &Deadline::after(Duration::from_secs(10))).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(1));
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_reused_pid_is_not_ours() {
+    let me = Identity::of(std::process::id() as i32).unwrap();
+    let impostor = Identity {
+        start_time: me.start_time.wrapping_sub(1),
+        ..me.clone()
+    };
+    assert!(!impostor.is_alive());
+    // Terminating a record whose pid now belongs to someone else must not signal it.
+    daemon::terminate(&impostor, &Deadline::after(Duration::from_secs(1))).unwrap();
+    assert!(me.is_alive());
+}
