@@ -1,0 +1,65 @@
+# rustha: build, install, test, bench.
+PREFIX     ?= /usr
+LIBEXECDIR ?= $(PREFIX)/libexec
+OCF_ROOT   ?= $(PREFIX)/lib/ocf
+DOCDIR     ?= $(PREFIX)/share/doc/rustha
+PROVIDER   ?= rustha
+DESTDIR    ?=
+CARGO      ?= cargo
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+
+RELEASE_BIN := $(CARGO_TARGET_DIR)/release/rustha
+DEV_BIN     := $(CARGO_TARGET_DIR)/debug/rustha
+INSTALLED   := $(LIBEXECDIR)/rustha/rustha
+AGENT_DIR   := $(OCF_ROOT)/resource.d/$(PROVIDER)
+
+.PHONY: all build install uninstall test lint meta bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+# The binary lives in libexec; resource.d/rustha/ holds only one symlink per agent,
+# named by the binary itself (`rustha list`), so the list can never drift.
+install: build
+	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(INSTALLED)
+	install -d -m 0755 $(DESTDIR)$(AGENT_DIR)
+	for a in $$($(RELEASE_BIN) list); do \
+	  ln -sfn $(INSTALLED) $(DESTDIR)$(AGENT_DIR)/$$a; \
+	done
+	install -d -m 0755 $(DESTDIR)$(DOCDIR)
+	install -m 0644 README.md meta/*.md meta/*.xml $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	for l in $(DESTDIR)$(AGENT_DIR)/*; do \
+	  [ -L "$$l" ] && [ "$$(readlink "$$l")" = "$(INSTALLED)" ] && rm -f "$$l"; \
+	done; true
+	-rmdir $(DESTDIR)$(AGENT_DIR) 2>/dev/null
+	rm -f $(DESTDIR)$(INSTALLED)
+	-rmdir $(DESTDIR)$(LIBEXECDIR)/rustha 2>/dev/null
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# Everything, against the real tools (root, network namespaces, Pacemaker: see .ci/run).
+# Note: the tests point $(AGENT_DIR)/<agent> at the binary under test; run
+# `make install` again afterwards if this machine had rustha installed.
+test:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) test --workspace --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# Regenerate the committed meta-data and docs from the parameter declarations.
+meta:
+	$(CARGO) build --locked
+	$(DEV_BIN) meta meta
+
+# Side by side with ocf:heartbeat:azure-lb in one run; release build.
+bench: build
+	python3 tests/bench/azure_lb_bench.py --rustha $(RELEASE_BIN) --json $(CARGO_TARGET_DIR)/bench-results.json
+
+clean:
+	$(CARGO) clean
