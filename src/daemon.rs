@@ -242,12 +242,6 @@ pub fn detach() {
     let _ = nix::unistd::setsid();
 }
 
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: plain syscall; on success the kernel returns a new fd that we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
 /// Wait until the process is dead (exited or zombie) or the deadline passes.
 fn wait_dead(id: &Identity, pidfd: Option<&OwnedFd>, deadline: &Deadline) -> bool {
     match pidfd {
@@ -282,7 +276,7 @@ fn signal(id: &Identity, pidfd: Option<&OwnedFd>, sig: Signal) {
 /// Stop a supervised process: SIGTERM, up to 2/3 of the remaining time, SIGKILL,
 /// confirm. `Ok` only when it is verified gone.
 pub fn terminate(id: &Identity, deadline: &Deadline) -> Result<(), OcfError> {
-    let pidfd = pidfd_open(id.pid);
+    let pidfd = procfs::pidfd_open(id.pid);
     // The pidfd pins *a* process with this pid; make sure it is still ours.
     if !id.is_alive() {
         return Ok(());

@@ -2,7 +2,9 @@
 //! pid + start time, and a zombie is dead.
 
 use std::collections::HashSet;
+use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 /// The fields of `/proc/<pid>/stat` we use.
@@ -110,12 +112,32 @@ pub fn parse_tcp_listeners(text: &str) -> Vec<Listener> {
         .collect()
 }
 
+/// Read a /proc table with few, large reads: each read() of /proc/net/tcp walks the
+/// kernel's whole socket hash, so small reads multiply the cost.
+fn read_big(path: &str) -> Option<String> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = Vec::with_capacity(256 * 1024);
+    loop {
+        if buf.capacity() - buf.len() < 64 * 1024 {
+            buf.reserve(256 * 1024);
+        }
+        let spare = buf.capacity() - buf.len();
+        let start = buf.len();
+        buf.resize(start + spare, 0);
+        let n = f.read(&mut buf[start..]).ok()?;
+        buf.truncate(start + n);
+        if n == 0 {
+            return String::from_utf8(buf).ok();
+        }
+    }
+}
+
 /// LISTEN sockets on `port` in the network namespace of `pid` (`None` = ours).
 pub fn tcp_listeners(pid: Option<i32>, port: u16) -> Vec<Listener> {
     let base = pid.map_or_else(|| "/proc/self".to_string(), |p| format!("/proc/{p}"));
     ["tcp", "tcp6"]
         .iter()
-        .filter_map(|f| std::fs::read_to_string(format!("{base}/net/{f}")).ok())
+        .filter_map(|f| read_big(&format!("{base}/net/{f}")))
         .flat_map(|t| parse_tcp_listeners(&t))
         .filter(|l| l.addr.port() == port)
         .collect()
@@ -135,8 +157,54 @@ pub fn socket_inodes(pid: i32) -> HashSet<u64> {
         .unwrap_or_default()
 }
 
+/// A pidfd for `pid` (Linux >= 5.3).
+pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: plain syscall; on success the kernel returns a new fd that we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Ask `pid`'s sockets themselves (a duplicate of each fd via `pidfd_getfd`): is one of
+/// them listening on `port`? `None` when the kernel or policy does not allow it.
+fn listening_via_pidfd(pid: i32, port: u16) -> Option<Option<SocketAddr>> {
+    let pidfd = pidfd_open(pid)?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    for e in fds.flatten() {
+        let is_socket = std::fs::read_link(e.path())
+            .map(|t| t.to_string_lossy().starts_with("socket:"))
+            .unwrap_or(false);
+        let Some(num) = e.file_name().to_str().and_then(|n| n.parse::<RawFd>().ok()) else {
+            continue;
+        };
+        if !is_socket {
+            continue;
+        }
+        // SAFETY: plain syscall; on success we own the returned duplicate.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), num, 0) };
+        if fd < 0 {
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::EBADF) => continue, // closed meanwhile
+                _ => return None,
+            }
+        }
+        let dup = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+        let sock = socket2::SockRef::from(&dup);
+        if sock.is_listener().unwrap_or(false) {
+            if let Some(addr) = sock.local_addr().ok().and_then(|a| a.as_socket()) {
+                if addr.port() == port {
+                    return Some(Some(addr));
+                }
+            }
+        }
+    }
+    Some(None)
+}
+
 /// Does `pid` itself hold a socket listening on `port`? Returns the address.
 pub fn listening_on(pid: i32, port: u16) -> Option<SocketAddr> {
+    if let Some(answer) = listening_via_pidfd(pid, port) {
+        return answer;
+    }
     let ls = tcp_listeners(Some(pid), port);
     if ls.is_empty() {
         return None;
