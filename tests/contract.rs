@@ -417,17 +417,17 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn lifecycle_with_pacemaker_environment() {
+/// The whole lifecycle of every agent, with the environment `make_env` builds.
+fn lifecycles(what: &'static str, make_env: fn(&str, &Path) -> Env) {
     private_netns();
-    let mut t = Tally("lifecycle (Pacemaker env)", 0);
+    let mut t = Tally(what, 0);
     let dir = TempDir::new("life");
     for a in registry() {
         let link = agent_link(dir.path(), a.name());
         let state = TempDir::new("life-state");
         let env = good(
             a.params(),
-            Env::pacemaker(&instance("life"), state.path()),
+            make_env(&instance("life"), state.path()),
             a.name(),
         );
         clean_node(*a, &link, &env, &mut t);
@@ -436,20 +436,15 @@ fn lifecycle_with_pacemaker_environment() {
 }
 
 #[test]
+fn lifecycle_with_pacemaker_environment() {
+    lifecycles("lifecycle (Pacemaker env)", Env::pacemaker);
+}
+
+#[test]
 fn lifecycle_without_any_crm_meta_variables() {
-    private_netns();
-    let mut t = Tally("lifecycle (no CRM_meta_*)", 0);
-    let dir = TempDir::new("bare");
-    for a in registry() {
-        let link = agent_link(dir.path(), a.name());
-        let state = TempDir::new("bare-state");
-        let env = good(
-            a.params(),
-            Env::bare(&instance("bare"), state.path()),
-            a.name(),
-        );
+    lifecycles("lifecycle (no CRM_meta_*)", |i, s| {
+        let env = Env::bare(i, s);
         assert!(!env.0.keys().any(|k| k.contains("CRM_meta")));
-        clean_node(*a, &link, &env, &mut t);
-        lifecycle(*a, &link, &env, state.path(), &mut t);
-    }
+        env
+    });
 }
