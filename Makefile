@@ -58,8 +58,12 @@ meta:
 	$(DEV_BIN) meta meta
 
 # Side by side with ocf:heartbeat:azure-lb in one run; release build.
+# The agent is called through a link named like it, as Pacemaker does.
 bench: build
-	python3 tests/bench/azure_lb_bench.py --rustha $(RELEASE_BIN) --json $(CARGO_TARGET_DIR)/bench-results.json
+	mkdir -p $(CARGO_TARGET_DIR)/bench
+	ln -sfn $(RELEASE_BIN) $(CARGO_TARGET_DIR)/bench/azure-lb
+	python3 tests/bench/azure_lb_bench.py --rustha $(CARGO_TARGET_DIR)/bench/azure-lb \
+	  --json $(CARGO_TARGET_DIR)/bench-results.json
 
 clean:
 	$(CARGO) clean
