@@ -9,7 +9,13 @@ CARGO      ?= cargo
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-RELEASE_BIN := $(CARGO_TARGET_DIR)/release/rustha
+# Release builds link glibc statically: no dynamic loader work on every action (a
+# monitor costs ~0.56 ms CPU instead of ~0.86) and no libc.so pages in the responder's
+# RSS. An explicit --target keeps the flag off build scripts and proc-macros.
+# (Nothing here uses NSS; an agent that resolves host names must be checked for it.)
+TRIPLE      ?= $(shell rustc -vV | sed -n 's/^host: //p')
+RELEASE_RUSTFLAGS ?= -C target-feature=+crt-static
+RELEASE_BIN := $(CARGO_TARGET_DIR)/$(TRIPLE)/release/rustha
 DEV_BIN     := $(CARGO_TARGET_DIR)/debug/rustha
 INSTALLED   := $(LIBEXECDIR)/rustha/rustha
 AGENT_DIR   := $(OCF_ROOT)/resource.d/$(PROVIDER)
@@ -19,7 +25,7 @@ AGENT_DIR   := $(OCF_ROOT)/resource.d/$(PROVIDER)
 all: build
 
 build:
-	$(CARGO) build --release --locked
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TRIPLE)
 
 # The binary lives in libexec; resource.d/rustha/ holds only one symlink per agent,
 # named by the binary itself (`rustha list`), so the list can never drift.
