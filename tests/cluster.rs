@@ -77,6 +77,9 @@ impl Drop for Cluster {
         let r = self.cmd(&["down"]);
         if r.code != 0 {
             eprintln!("cluster down: {}\n{}", r.stdout, r.stderr);
+        } else if !std::thread::panicking() {
+            // Keep the logs of a failed run; otherwise leave nothing behind.
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
