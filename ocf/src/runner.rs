@@ -151,84 +151,31 @@ use Outcome as O;
 use Phase as P;
 
 /// The exit-code policy, first match wins.
+#[rustfmt::skip]
 pub const POLICY: &[Rule] = &[
-    rule(
-        Some(C::Stop),
-        Some(P::Params),
-        None,
-        O::FromRecord,
-        "stop must work with broken parameters: stop what the record says, else nothing runs -> 0",
-    ),
-    rule(
-        Some(C::Probe),
-        Some(P::Params),
-        None,
-        O::FromRecord,
-        "a probe answers from the record: 7 when nothing of ours runs, never 6",
-    ),
-    rule(
-        Some(C::Monitor),
-        Some(P::Params),
-        None,
-        O::FromRecord,
-        "a recurring monitor never returns 6 (that bans the resource cluster-wide)",
-    ),
-    rule(
-        Some(C::Stop),
-        None,
-        None,
-        O::Is(Status::ErrGeneric),
-        "a stop that did not verify the resource stopped is a failed stop, whatever the cause",
-    ),
-    rule(
-        Some(C::Probe),
-        None,
-        Some(K::Installed),
-        O::AsIs,
-        "probe: software missing on this node -> 5 (Pacemaker treats it as stopped)",
-    ),
-    rule(
-        Some(C::Probe),
-        None,
-        Some(K::Configured),
-        O::Is(Status::NotRunning),
-        "probe: never 6; an unusable configuration cannot be running here",
-    ),
-    rule(
-        Some(C::Probe),
-        None,
-        Some(K::Args),
-        O::Is(Status::NotRunning),
-        "probe: a local environment problem means not running here",
-    ),
-    rule(
-        Some(C::Monitor),
-        None,
-        Some(K::Configured),
-        O::Is(Status::ErrGeneric),
-        "recurring monitor never 6",
-    ),
-    rule(
-        Some(C::Monitor),
-        None,
-        Some(K::Args),
-        O::Is(Status::ErrGeneric),
-        "recurring monitor: environment problems are failures (1), as ocf-rarun does",
-    ),
-    rule(
-        Some(C::Monitor),
-        None,
-        Some(K::Installed),
-        O::Is(Status::ErrGeneric),
-        "recurring monitor: environment problems are failures (1), as ocf-rarun does",
-    ),
-    rule(
-        None,
-        None,
-        None,
-        O::AsIs,
-        "validate-all, start, reload: the error's own status (6, 2, 5, 4, 1)",
-    ),
+    //   class             phase             kind                 outcome
+    rule(Some(C::Stop),    Some(P::Params),  None,                O::FromRecord,
+         "stop must work with broken parameters: stop what the record says, else nothing runs -> 0"),
+    rule(Some(C::Probe),   Some(P::Params),  None,                O::FromRecord,
+         "a probe answers from the record: 7 when nothing of ours runs, never 6"),
+    rule(Some(C::Monitor), Some(P::Params),  None,                O::FromRecord,
+         "a recurring monitor never returns 6 (that bans the resource cluster-wide)"),
+    rule(Some(C::Stop),    None,             None,                O::Is(Status::ErrGeneric),
+         "a stop that did not verify the resource stopped is a failed stop, whatever the cause"),
+    rule(Some(C::Probe),   None,             Some(K::Installed),  O::AsIs,
+         "probe: software missing on this node -> 5 (Pacemaker treats it as stopped)"),
+    rule(Some(C::Probe),   None,             Some(K::Configured), O::Is(Status::NotRunning),
+         "probe: never 6; an unusable configuration cannot be running here"),
+    rule(Some(C::Probe),   None,             Some(K::Args),       O::Is(Status::NotRunning),
+         "probe: a local environment problem means not running here"),
+    rule(Some(C::Monitor), None,             Some(K::Configured), O::Is(Status::ErrGeneric),
+         "recurring monitor never 6"),
+    rule(Some(C::Monitor), None,             Some(K::Args),       O::Is(Status::ErrGeneric),
+         "recurring monitor: environment problems are failures (1), as ocf-rarun does"),
+    rule(Some(C::Monitor), None,             Some(K::Installed),  O::Is(Status::ErrGeneric),
+         "recurring monitor: environment problems are failures (1), as ocf-rarun does"),
+    rule(None,             None,             None,                O::AsIs,
+         "validate-all, start, reload: the error's own status (6, 2, 5, 4, 1)"),
 ];
 
 fn matches<T: PartialEq>(want: Option<T>, got: T) -> bool {
