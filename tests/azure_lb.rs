@@ -115,15 +115,7 @@ fn monitor_requires_the_listening_socket_to_belong_to_the_recorded_process() {
         .args(["__sleeper", "--never-ready"])
         .spawn()
         .unwrap();
-    let st = std::fs::read_to_string(format!("/proc/{}/stat", decoy.id())).unwrap();
-    let start_time = st
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .to_string();
+    let start_time = start_time(decoy.id() as i32);
     let rec = lb.record();
     let real_pid = lb.pid();
     let forged: String = rec
@@ -179,7 +171,7 @@ fn stale_record_with_a_reused_pid_is_not_running_and_not_signalled() {
     let lb = Lb::new("stale", 61000);
     let me = std::process::id();
     std::fs::create_dir_all(lb.record_path().parent().unwrap()).unwrap();
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let boot = rustha::procfs::boot_id();
     std::fs::write(
         lb.record_path(),
         format!(
@@ -321,9 +313,11 @@ fn responder_survives_the_agents_process_group_being_killed() {
     assert_eq!(st.code(), Some(0));
     let pid = lb.pid();
     // The group the agent ran in is its own pid's; the responder left it (setsid).
-    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let f: Vec<&str> = st.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    assert_eq!(f[3], pid.to_string(), "responder is not a session leader");
+    assert_eq!(
+        pgrp_session(pid).1,
+        pid,
+        "responder is not a session leader"
+    );
     assert_eq!(lb.run("monitor").code, 0);
 }
 

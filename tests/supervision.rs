@@ -20,13 +20,6 @@ fn sleeper(marker: &str, args: &[&str]) -> Spawn {
     }
 }
 
-/// /proc/<pid>/stat fields after the command: state, ppid, pgrp, session.
-fn pgrp_session(pid: i32) -> (i32, i32) {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let f: Vec<&str> = s.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    (f[2].parse().unwrap(), f[3].parse().unwrap())
-}
-
 #[test]
 fn ready_helper_detaches_with_null_stdio_and_stops_on_sigterm() {
     let marker = format!("rustha-test sleeper {}", instance("term"));

@@ -2,6 +2,7 @@
 //! root (network namespaces, /usr/lib/ocf) and the packages `.ci/run` installs.
 #![allow(dead_code)]
 
+use rustha::procfs;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -193,31 +194,27 @@ impl Env {
 
 /// Processes whose argv[0] starts with `prefix` (e.g. our responders), by pid.
 pub fn pids_with_argv0_prefix(prefix: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|p| {
-            std::fs::read(format!("/proc/{p}/cmdline"))
-                .map(|c| {
-                    c.split(|&b| b == 0)
-                        .next()
-                        .unwrap_or(&[])
-                        .starts_with(prefix.as_bytes())
-                })
-                .unwrap_or(false)
-        })
+    procfs::pids()
+        .into_iter()
+        .filter(|&p| procfs::argv0(p).is_some_and(|a| a.starts_with(prefix)))
         .collect()
 }
 
 /// Is `pid` running (not gone, not a zombie)?
 pub fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, r)| !r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
+    procfs::stat(pid).is_some_and(|s| s.state != 'Z')
+}
+
+/// `pid`'s start time (ticks after boot), as the state records hold it.
+pub fn start_time(pid: i32) -> u64 {
+    procfs::stat(pid).expect("process exists").start_time
+}
+
+/// `pid`'s process group and session (fields 5 and 6 of /proc/<pid>/stat).
+pub fn pgrp_session(pid: i32) -> (i32, i32) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = s.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    (f[2].parse().unwrap(), f[3].parse().unwrap())
 }
 
 /// SIGKILL a pid if it still runs (test clean-up).
