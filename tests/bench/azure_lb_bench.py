@@ -154,9 +154,9 @@ def mem_info(pid):
     return out
 
 
-def listen_inodes(port):
-    """Socket inodes of TCP LISTEN (state 0A) sockets on `port` in this netns."""
-    inodes = set()
+def tcp_rows():
+    """Rows of /proc/net/tcp and tcp6 in this netns, split into fields, with the
+    local and remote ports decoded: (parts, lport, rport)."""
     for fn in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(fn) as f:
@@ -167,10 +167,14 @@ def listen_inodes(port):
             parts = line.split()
             if len(parts) < 10:
                 continue
-            lport = int(parts[1].rsplit(":", 1)[1], 16)
-            if lport == port and parts[3] == "0A" and parts[9] != "0":
-                inodes.add(parts[9])
-    return inodes
+            yield (parts, int(parts[1].rsplit(":", 1)[1], 16),
+                   int(parts[2].rsplit(":", 1)[1], 16))
+
+
+def listen_inodes(port):
+    """Socket inodes of TCP LISTEN (state 0A) sockets on `port` in this netns."""
+    return {parts[9] for parts, lport, _ in tcp_rows()
+            if lport == port and parts[3] == "0A" and parts[9] != "0"}
 
 
 def socket_owners(inodes):
@@ -228,26 +232,14 @@ def tcp_view(port):
     (server side) and remote port == port (client side), plus the LISTEN
     socket's current accept-queue length and max backlog."""
     server, client, listen = {}, {}, []
-    for fn in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(fn) as f:
-                lines = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            parts = line.split()
-            if len(parts) < 10:
-                continue
-            lport = int(parts[1].rsplit(":", 1)[1], 16)
-            rport = int(parts[2].rsplit(":", 1)[1], 16)
-            st = TCP_STATES.get(parts[3], parts[3])
-            if lport == port and st == "LISTEN":
-                listen.append({"accept_queue":
-                               int(parts[4].split(":")[1], 16)})
-            elif lport == port:
-                server[st] = server.get(st, 0) + 1
-            elif rport == port:
-                client[st] = client.get(st, 0) + 1
+    for parts, lport, rport in tcp_rows():
+        st = TCP_STATES.get(parts[3], parts[3])
+        if lport == port and st == "LISTEN":
+            listen.append({"accept_queue": int(parts[4].split(":")[1], 16)})
+        elif lport == port:
+            server[st] = server.get(st, 0) + 1
+        elif rport == port:
+            client[st] = client.get(st, 0) + 1
     try:  # max backlog is only exposed via inet_diag (ss Send-Q)
         out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"],
                              capture_output=True, text=True, timeout=5,
