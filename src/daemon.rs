@@ -121,6 +121,13 @@ fn wait_readable(fd: &impl AsFd, deadline: &Deadline) -> bool {
 
 /// Start a helper and wait (within `deadline`) for it to report ready.
 pub fn spawn(spec: &Spawn, deadline: &Deadline) -> Result<Identity, OcfError> {
+    spawn_transient(spec, deadline)?
+        .ok_or_else(|| OcfError::generic(format!("{} exited right after it was ready", spec.argv0)))
+}
+
+/// As [`spawn`], for a helper that may finish its work (and exit) right after it
+/// reported ready: `None` then means "done", not "failed".
+pub fn spawn_transient(spec: &Spawn, deadline: &Deadline) -> Result<Option<Identity>, OcfError> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| OcfError::generic(format!("pipe: {e}")))?;
     let wfd = w.as_raw_fd();
@@ -182,9 +189,7 @@ pub fn spawn(spec: &Spawn, deadline: &Deadline) -> Result<Identity, OcfError> {
     let text = String::from_utf8_lossy(&msg).trim().to_string();
     if ready && text == "OK" {
         // Deliberately not waited for: the helper outlives us, re-parented once we exit.
-        return Identity::of(pid).filter(Identity::is_alive).ok_or_else(|| {
-            OcfError::generic(format!("{} exited right after it was ready", spec.argv0))
-        });
+        return Ok(Identity::of(pid).filter(Identity::is_alive));
     }
     // Not ready: make sure it is gone, and reap it.
     let _ = child.kill();

@@ -105,6 +105,9 @@ pub fn main(argv: Vec<String>) -> u8 {
         Some(crate::agents::azure_lb::responder::ENTRY) => {
             return crate::agents::azure_lb::responder::main(&args[1..])
         }
+        Some(crate::agents::ipaddr2::announce::ENTRY) => {
+            return crate::agents::ipaddr2::announce::main(&args[1..])
+        }
         Some("__sleeper") => return crate::daemon::sleeper(&args[1..]),
         _ => {}
     }
