@@ -248,7 +248,8 @@ fn validate_all_checks_every_parameter() {
     let dir = TempDir::new("validate");
     for a in registry() {
         let link = agent_link(dir.path(), a.name());
-        let base = good(a.params(), Env::pacemaker("val", dir.path()), a.name());
+        let state = TempDir::new("validate-state");
+        let base = good(a.params(), Env::pacemaker("val", state.path()), a.name());
         let r = base.run(&link, "validate-all");
         assert_eq!(r.code, 0, "{}: good params: {}", a.name(), r.stderr);
         t.case();
@@ -289,10 +290,14 @@ fn validate_all_checks_every_parameter() {
                 t.case();
             }
         }
+        let left = std::fs::read_dir(state.path().join(a.name()))
+            .map(|d| d.count())
+            .unwrap_or(0);
         assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "validate/start with bad params left state behind"
+            left,
+            0,
+            "{}: validate/start with bad params left state behind",
+            a.name()
         );
     }
 }
