@@ -2,6 +2,8 @@
 //! root (network namespaces, /usr/lib/ocf) and the packages `.ci/run` installs.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use rustha::procfs;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -298,7 +298,8 @@ fn resolve(p: &IpAddr2Params, ctx: &Ctx, nl: &Netlink) -> Result<Plan, OcfError>
             };
             (l, m.unwrap_or(r.prefix))
         }
-        (l, _, None) => return Err(OcfError::generic(format!(
+        (l, _, None) => {
+            return Err(OcfError::generic(format!(
             "no connected route covers {ip}{}{}: cannot choose the {}; set nic and cidr_netmask",
             l.as_ref()
                 .map(|l| format!(" on {}", l.name))
@@ -312,7 +313,8 @@ fn resolve(p: &IpAddr2Params, ctx: &Ctx, nl: &Netlink) -> Result<Plan, OcfError>
             } else {
                 "interface and netmask"
             },
-        ))),
+        )))
+        }
     };
     let label = match label {
         Some(l) if !l.is_empty() => {
