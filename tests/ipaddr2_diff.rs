@@ -1,0 +1,432 @@
+//! Differential suite: `ocf:rustha:IPaddr2` against the installed `ocf:heartbeat:IPaddr2`
+//! in identical namespaced labs. For every case, each action's exit code and the
+//! resulting addresses on the node must be the same, except for the deliberate
+//! differences listed with the case (each with its reason). A listed difference that
+//! does not occur fails too, so the list stays true.
+
+mod common;
+
+use common::lab::Lab;
+use common::*;
+use std::path::{Path, PathBuf};
+
+const UPSTREAM: &str = "/usr/lib/ocf/resource.d/heartbeat/IPaddr2";
+
+/// One step: an agent action, or `!ip ...` run in the node namespace between actions.
+/// `probe` = monitor with interval 0; `monitor` = recurring (10 s).
+struct Case {
+    name: &'static str,
+    params: &'static [(&'static str, &'static str)],
+    setup: &'static [&'static str],
+    steps: &'static [&'static str],
+    /// (step index, ours, upstream, why)
+    differs: &'static [(usize, i32, i32, &'static str)],
+    /// Why the addresses may differ from the first listed difference on ("" = never).
+    state_why: &'static str,
+}
+
+const WHY_STOP: &str = "upstream runs its parameter checks before every action, so its stop \
+    fails with 6 (a failed stop gets the node fenced) and its probe says 6 (bans the resource \
+    everywhere); ours: stop with nothing of ours running is 0, a probe 7";
+const WHY_NIC: &str = "an interface missing on this node is a local problem: 5 makes Pacemaker \
+    try another node, upstream's 6 stops the resource on every node";
+const WHY_PREFIX: &str = "the address is already configured with another prefix: upstream adds a \
+    second entry (and its stop removes only that one, leaving the address live after a \
+    failover); ours refuses to start with a clear reason";
+const WHY_BRD: &str = "no address in the subnet to copy a broadcast from (the link is down): \
+    upstream adds the address without any broadcast (ClusterLabs/resource-agents#656), ours \
+    computes the subnet's broadcast";
+const WHY_LINK: &str = "newer upstream (check_link_status, 2026) also reports a down link as \
+    not running; the installed 4.12 agent still says 0 while the address cannot be reached";
+
+fn cases() -> Vec<Case> {
+    let life: &[&str] = &[
+        "validate-all",
+        "probe",
+        "start",
+        "monitor",
+        "start",
+        "monitor",
+        "stop",
+        "stop",
+        "probe",
+    ];
+    vec![
+        Case {
+            name: "v4, interface and prefix from the routing table",
+            params: &[("ip", "192.0.2.10")],
+            setup: &[],
+            steps: life,
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "v4, nic and cidr_netmask given",
+            params: &[
+                ("ip", "192.0.2.10"),
+                ("nic", "vip0"),
+                ("cidr_netmask", "24"),
+            ],
+            setup: &[],
+            steps: life,
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "v4, nic given, netmask from the route",
+            params: &[("ip", "192.0.2.10"), ("nic", "vip0")],
+            setup: &[],
+            steps: life,
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "v4, iflabel",
+            params: &[("ip", "192.0.2.10"), ("nic", "vip0"), ("iflabel", "web")],
+            setup: &[],
+            steps: life,
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "v4, broadcast + on a /25",
+            params: &[
+                ("ip", "192.0.2.10"),
+                ("nic", "vip0"),
+                ("cidr_netmask", "25"),
+                ("broadcast", "+"),
+            ],
+            setup: &[],
+            steps: life,
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "v4, noprefixroute",
+            params: &[("ip", "192.0.2.10"), ("noprefixroute", "true")],
+            setup: &[],
+            steps: life,
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "v4, arp_bg=false, arp_count=2",
+            params: &[
+                ("ip", "192.0.2.10"),
+                ("arp_bg", "false"),
+                ("arp_count", "2"),
+            ],
+            setup: &[],
+            steps: &["start", "monitor", "stop"],
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "malformed ip",
+            params: &[("ip", "192.0.2.300")],
+            setup: &[],
+            steps: &["validate-all", "start", "probe", "stop"],
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "cidr_netmask out of range",
+            params: &[
+                ("ip", "192.0.2.10"),
+                ("nic", "vip0"),
+                ("cidr_netmask", "33"),
+            ],
+            setup: &[],
+            steps: &["validate-all", "start", "probe", "stop"],
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "unknown nic",
+            params: &[("ip", "192.0.2.10"), ("nic", "nosuch0")],
+            setup: &[],
+            steps: &["validate-all", "start", "probe", "stop"],
+            differs: &[(0, 5, 6, WHY_NIC), (1, 5, 6, WHY_NIC)],
+            state_why: "",
+        },
+        Case {
+            name: "no nic and no covering route",
+            params: &[("ip", "198.51.100.10")],
+            setup: &[],
+            steps: &["validate-all", "start", "probe", "stop"],
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "interface label longer than 15 characters",
+            params: &[
+                ("ip", "192.0.2.10"),
+                ("nic", "vip0"),
+                ("iflabel", "abcdefghijk"),
+            ],
+            setup: &[],
+            steps: &["validate-all", "start", "probe", "stop"],
+            differs: &[(2, 7, 6, WHY_STOP), (3, 0, 6, WHY_STOP)],
+            state_why: "",
+        },
+        Case {
+            name: "arp_count=0",
+            params: &[("ip", "192.0.2.10"), ("arp_count", "0")],
+            setup: &[],
+            steps: &["validate-all", "start", "probe", "stop"],
+            differs: &[(2, 7, 6, WHY_STOP), (3, 0, 6, WHY_STOP)],
+            state_why: "",
+        },
+        Case {
+            name: "unique_clone_address outside a globally-unique clone",
+            params: &[("ip", "192.0.2.10"), ("unique_clone_address", "true")],
+            setup: &[],
+            steps: &["validate-all", "start", "probe", "stop"],
+            differs: &[(2, 7, 6, WHY_STOP), (3, 0, 6, WHY_STOP)],
+            state_why: "",
+        },
+        Case {
+            name: "IPv6 link-local without nic",
+            params: &[("ip", "fe80::10")],
+            setup: &[],
+            steps: &["validate-all", "start", "probe", "stop"],
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "IPv6 with DAD",
+            params: &[("ip", "2001:db8::10"), ("arp_count", "2")],
+            setup: &[],
+            steps: &[
+                "validate-all",
+                "probe",
+                "start",
+                "monitor",
+                "start",
+                "stop",
+                "stop",
+            ],
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "IPv6 nodad",
+            params: &[
+                ("ip", "2001:db8::10"),
+                ("nodad", "true"),
+                ("arp_count", "2"),
+            ],
+            setup: &[],
+            steps: &["start", "monitor", "stop", "probe"],
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "the address is already there with another prefix",
+            params: &[
+                ("ip", "192.0.2.10"),
+                ("nic", "vip0"),
+                ("cidr_netmask", "24"),
+            ],
+            setup: &["addr add 192.0.2.10/25 dev vip0"],
+            steps: &["probe", "start", "probe", "stop"],
+            differs: &[(1, 1, 0, WHY_PREFIX), (2, 7, 0, WHY_PREFIX)],
+            state_why: WHY_PREFIX,
+        },
+        Case {
+            name: "the address was configured by hand (same prefix)",
+            params: &[("ip", "192.0.2.10")],
+            setup: &["addr add 192.0.2.10/24 brd + dev vip0"],
+            steps: &["probe", "start", "monitor", "stop", "probe"],
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "address deleted behind the agent's back",
+            params: &[("ip", "192.0.2.10")],
+            setup: &[],
+            steps: &[
+                "start",
+                "!ip addr del 192.0.2.10/24 dev vip0",
+                "monitor",
+                "stop",
+                "start",
+                "stop",
+            ],
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "interface down at start (nic and netmask given)",
+            params: &[
+                ("ip", "192.0.2.10"),
+                ("nic", "vip0"),
+                ("cidr_netmask", "24"),
+            ],
+            setup: &["link set vip0 down"],
+            steps: &["start", "monitor", "stop"],
+            differs: &[],
+            state_why: WHY_BRD,
+        },
+        Case {
+            name: "interface goes down while running",
+            params: &[
+                ("ip", "192.0.2.10"),
+                ("nic", "vip0"),
+                ("cidr_netmask", "24"),
+            ],
+            setup: &[],
+            steps: &[
+                "start",
+                "!ip link set vip0 down",
+                "monitor",
+                "stop",
+                "probe",
+            ],
+            differs: &[(2, 7, 0, WHY_LINK)],
+            state_why: "",
+        },
+    ]
+}
+
+struct Side {
+    lab: Lab,
+    agent: PathBuf,
+    tmp: TempDir,
+}
+
+fn env_for(side: &Side, case: &Case, step: &str) -> Env {
+    let mut e =
+        Env::pacemaker("diff", side.tmp.path()).var("HA_RSCTMP", side.tmp.path().to_str().unwrap());
+    for (k, v) in case.params {
+        e = e.param(k, v);
+    }
+    if step == "monitor" {
+        e = e.interval(10000);
+    }
+    e
+}
+
+/// Run the case on one side: exit codes and the address state after each step.
+fn play(side: &Side, case: &Case) -> Vec<(i32, Vec<String>)> {
+    for s in case.setup {
+        side.lab.node_ip(&s.split_whitespace().collect::<Vec<_>>());
+    }
+    case.steps
+        .iter()
+        .map(|step| {
+            let code = if let Some(cmd) = step.strip_prefix("!ip ") {
+                side.lab
+                    .node_ip(&cmd.split_whitespace().collect::<Vec<_>>());
+                0
+            } else {
+                let action = if *step == "probe" { "monitor" } else { step };
+                side.lab
+                    .agent(&side.agent, action, &env_for(side, case, step).0)
+                    .code
+            };
+            (code, side.lab.addrs("vip0"))
+        })
+        .collect()
+}
+
+fn side(tag: &str, agent: &Path) -> Side {
+    Side {
+        lab: Lab::new(tag),
+        agent: agent.to_path_buf(),
+        tmp: TempDir::new(tag),
+    }
+}
+
+#[test]
+fn ipaddr2_matches_upstream_except_for_documented_differences() {
+    require_root();
+    assert!(
+        Path::new(UPSTREAM).exists(),
+        "{UPSTREAM} is missing: `.ci/run` installs resource-agents"
+    );
+    let dir = TempDir::new("diff-bin");
+    let ours = agent_link(dir.path(), "IPaddr2");
+    let cases = cases();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = cases
+            .iter()
+            .map(|c| {
+                let ours = ours.clone();
+                s.spawn(move || {
+                    let (a, b) = (side("dr", &ours), side("du", Path::new(UPSTREAM)));
+                    std::thread::scope(|s2| {
+                        let ha = s2.spawn(|| play(&a, c));
+                        let hb = s2.spawn(|| play(&b, c));
+                        (ha.join().unwrap(), hb.join().unwrap())
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut failures = vec![];
+    let mut report = String::from(
+        "| case | steps | rustha | heartbeat | deliberate differences |\n|---|---|---|---|---|\n",
+    );
+    let mut steps_total = 0;
+    for (c, (ours, theirs)) in cases.iter().zip(&results) {
+        let codes = |v: &Vec<(i32, Vec<String>)>| {
+            v.iter()
+                .map(|x| x.0.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        report += &format!(
+            "| {} | {} | {} | {} | {} |\n",
+            c.name,
+            c.steps.join(", "),
+            codes(ours),
+            codes(theirs),
+            c.differs
+                .iter()
+                .map(|d| format!("step {}: {} vs {}", d.0 + 1, d.1, d.2))
+                .collect::<Vec<_>>()
+                .join("; ")
+                + if c.state_why.is_empty() {
+                    ""
+                } else {
+                    " (addresses differ, see case)"
+                }
+        );
+        for (i, ((oc, os), (tc, ts))) in ours.iter().zip(theirs).enumerate() {
+            steps_total += 1;
+            let listed = c.differs.iter().find(|d| d.0 == i);
+            match listed {
+                Some(&(_, o, t, _)) if (o, t) == (*oc, *tc) => {}
+                Some(&(_, o, t, _)) => failures.push(format!(
+                    "{}: step {} ({}): listed difference {o} vs {t} did not occur: got {oc} vs {tc}",
+                    c.name, i + 1, c.steps[i]
+                )),
+                None if oc != tc => failures.push(format!(
+                    "{}: step {} ({}): rustha {oc}, heartbeat {tc}",
+                    c.name, i + 1, c.steps[i]
+                )),
+                None => {}
+            }
+            let first_diff = c.differs.iter().map(|d| d.0).min().unwrap_or(0);
+            let may_differ = !c.state_why.is_empty() && i >= first_diff;
+            if os != ts && !may_differ {
+                failures.push(format!(
+                    "{}: step {} ({}): addresses differ:\n  rustha    {os:?}\n  heartbeat {ts:?}",
+                    c.name,
+                    i + 1,
+                    c.steps[i]
+                ));
+            }
+        }
+    }
+    println!(
+        "{report}\n{} cases, {steps_total} steps compared",
+        cases.len()
+    );
+    if let Ok(p) = std::env::var("RUSTHA_DIFF_REPORT") {
+        std::fs::write(p, &report).unwrap();
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
