@@ -68,8 +68,11 @@ meta:
 bench: build
 	mkdir -p $(CARGO_TARGET_DIR)/bench
 	ln -sfn $(RELEASE_BIN) $(CARGO_TARGET_DIR)/bench/azure-lb
+	ln -sfn $(RELEASE_BIN) $(CARGO_TARGET_DIR)/bench/IPaddr2
 	python3 tests/bench/azure_lb_bench.py --rustha $(CARGO_TARGET_DIR)/bench/azure-lb \
 	  --json $(CARGO_TARGET_DIR)/bench-results.json
+	python3 tests/bench/ipaddr2_bench.py --rustha $(CARGO_TARGET_DIR)/bench/IPaddr2 \
+	  --json $(CARGO_TARGET_DIR)/bench-ipaddr2.json
 
 clean:
 	$(CARGO) clean

@@ -301,6 +301,33 @@ pub fn terminate(id: &Identity, deadline: &Deadline) -> Result<(), OcfError> {
     )))
 }
 
+/// Make a process provably unable to do anything more, without waiting for its exit:
+/// SIGSTOP, wait (bounded) until the kernel reports it stopped (or gone), then SIGKILL,
+/// which a stopped process cannot escape. For helpers whose exit is slow for reasons
+/// that do not matter to the caller (an announcer closing a packet socket waits ~20 ms
+/// for an RCU grace period). Falls back to [`terminate`] if it never shows as stopped.
+pub fn silence(id: &Identity, deadline: &Deadline) -> Result<(), OcfError> {
+    let pidfd = procfs::pidfd_open(id.pid);
+    if !id.is_alive() {
+        return Ok(());
+    }
+    signal(id, pidfd.as_ref(), Signal::SIGSTOP);
+    let stopped = deadline
+        .portion(1, 3)
+        .poll(Duration::from_micros(200), || match procfs::stat(id.pid) {
+            Some(s) if s.start_time != id.start_time => Some(()),
+            Some(s) if matches!(s.state, 'T' | 't' | 'Z' | 'X') => Some(()),
+            Some(_) => None,
+            None => Some(()),
+        })
+        .is_some();
+    signal(id, pidfd.as_ref(), Signal::SIGKILL);
+    if stopped {
+        return Ok(());
+    }
+    terminate(id, deadline)
+}
+
 /// Running processes of `spec` (same executable, exactly its argv[0]): helpers whose
 /// record was lost.
 pub fn find_running(spec: &Spawn) -> Vec<Identity> {

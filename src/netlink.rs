@@ -189,8 +189,18 @@ impl Netlink {
         Ok(msgs.into_iter().map(link_of).collect())
     }
 
+    /// One link, asked for by name (no dump of every link).
     pub fn link_by_name(&self, d: &Deadline, name: &str) -> Result<Option<Link>, NlError> {
-        Ok(self.links(d)?.into_iter().find(|l| l.name == name))
+        let req = self.handle.link().get().match_name(name.to_string());
+        match self.run(
+            d,
+            "get link",
+            req.execute().try_collect::<Vec<LinkMessage>>(),
+        ) {
+            Ok(v) => Ok(v.into_iter().map(link_of).find(|l| l.name == name)),
+            Err(e) if matches!(e.errno, Some(libc::ENODEV)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn link_by_index(&self, d: &Deadline, index: u32) -> Result<Option<Link>, NlError> {

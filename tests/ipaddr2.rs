@@ -406,6 +406,12 @@ fn background_sender_is_stopped_by_stop_and_a_dead_one_does_not_fail_stop() {
         .unwrap();
     assert!(alive(pid));
     t.ok(&env, "stop");
+    // Stop SIGSTOPs then SIGKILLs it (it cannot send once stopped); its exit finishes
+    // on its own.
+    let t0 = Instant::now();
+    while alive(pid) && t0.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(!alive(pid), "stop ended the background sender");
 
     let env = t.env("bg2", "192.0.2.31").param("arp_count", "100");

@@ -135,7 +135,12 @@ fn packet_addr(ifindex: u32, dest: &[u8], proto: u16) -> SockAddr {
     addr
 }
 
-/// An open sender: the socket and where its packets go.
+/// A sender: its socket and where its packets go.
+///
+/// One socket for the whole run. Closing an AF_PACKET socket waits for an RCU grace
+/// period in the kernel (`synchronize_net`, 10-20 ms here) in uninterruptible sleep, so
+/// the background sender never closes it before it exits, and stop does not wait for
+/// that exit: it stops the sender (SIGSTOP, seen as stopped), then SIGKILLs it.
 pub struct Sender {
     sock: Socket,
     dest: SockAddr,
@@ -195,10 +200,14 @@ impl Sender {
     /// `count` packets `interval_ms` apart, stopping early (with a warning) rather than
     /// running past `deadline`. Returns how many were sent.
     pub fn send_all(&self, a: &Announce, deadline: &Deadline) -> u32 {
+        self.send_from(a, deadline, 0, Instant::now())
+    }
+
+    /// Packets `first..count` of a run that started at `t0`.
+    pub fn send_from(&self, a: &Announce, deadline: &Deadline, first: u32, t0: Instant) -> u32 {
         let step = Duration::from_millis(u64::from(a.interval_ms));
-        let t0 = Instant::now();
         let mut sent = 0;
-        for i in 0..a.count {
+        for i in first..a.count {
             if i > 0 {
                 let due = t0 + step * i;
                 let now = Instant::now();
@@ -237,11 +246,22 @@ pub fn main(args: &[String]) -> u8 {
             return 1;
         }
     };
-    ready.ok();
-    daemon::detach();
+    // The first packet goes out before we report ready, so a sender that cannot send
+    // fails start's spawn with the reason instead of failing silently.
+    let t0 = Instant::now();
+    match sender.send_one() {
+        Ok(_) => {
+            ready.ok();
+            daemon::detach();
+        }
+        Err(e) => {
+            ready.fail(&format!("cannot announce {}: {e}", a.ip));
+            return 1;
+        }
+    }
     // Bounded by its own work: the packets, plus a second of slack.
     let deadline = Deadline::after(a.duration() + Duration::from_secs(1));
-    sender.send_all(&a, &deadline);
+    sender.send_from(&a, &deadline, 1, t0);
     0
 }
 

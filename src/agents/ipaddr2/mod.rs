@@ -356,6 +356,11 @@ fn resolve(p: &IpAddr2Params, ctx: &Ctx, nl: &Netlink) -> Result<Plan, OcfError>
     })
 }
 
+thread_local! {
+    /// The netlink connection and the plan of the validation that preceded start.
+    static VALIDATED: std::cell::RefCell<Option<(Netlink, Plan)>> = const { std::cell::RefCell::new(None) };
+}
+
 fn find_addr(addrs: &[Addr], index: u32, ip: IpAddr) -> Option<&Addr> {
     addrs.iter().find(|a| a.index == index && a.ip == ip)
 }
@@ -450,7 +455,8 @@ fn save(
 /// Remove what start added: the address, its address label, the LVS loopback change.
 fn undo(nl: &Netlink, d: &Deadline, h: &Held) -> Result<(), OcfError> {
     if let Some(id) = &h.sender {
-        if let Err(e) = daemon::terminate(id, d) {
+        // First, so that no announcement for the address goes out after it is removed.
+        if let Err(e) = daemon::silence(id, d) {
             tracing::warn!("background announcer pid {}: {e}", id.pid);
         }
     }
@@ -632,15 +638,23 @@ impl Agent for IpAddr2 {
         if matches!(ctx.action, Action::Start | Action::ValidateAll) || ctx.check_level() >= 10 {
             enter_netns(p.network_namespace.as_deref())?;
             let nl = Netlink::open()?;
-            resolve(p, ctx, &nl)?;
+            let plan = resolve(p, ctx, &nl)?;
+            VALIDATED.with(|v| *v.borrow_mut() = Some((nl, plan)));
         }
         Ok(())
     }
 
     fn start(p: &IpAddr2Params, ctx: &Ctx) -> Result<(), OcfError> {
         let d = &ctx.deadline;
-        let nl = Netlink::open()?;
-        let plan = resolve(p, ctx, &nl)?;
+        // validate (which the runner ran just before) already chose; do not ask twice.
+        let (nl, plan) = match VALIDATED.with(|v| v.borrow_mut().take()) {
+            Some(x) => x,
+            None => {
+                let nl = Netlink::open()?;
+                let plan = resolve(p, ctx, &nl)?;
+                (nl, plan)
+            }
+        };
         let (ip, v6) = (plan.ip, plan.ip.is_ipv6());
         let here = nl.addrs(d, v6)?;
         if let Some(a) = find_addr(&here, plan.link.index, ip) {
@@ -840,9 +854,12 @@ impl Agent for IpAddr2 {
                 }
             }
         }
-        for id in daemon::find_running(&Spawn::helper(marker(&ctx.instance), vec![])) {
-            if let Err(e) = daemon::terminate(&id, d) {
-                tracing::warn!("announcer pid {}: {e}", id.pid);
+        if rec.is_none() {
+            // Record lost: an announcer of ours may still run.
+            for id in daemon::find_running(&Spawn::helper(marker(&ctx.instance), vec![])) {
+                if let Err(e) = daemon::silence(&id, d) {
+                    tracing::warn!("announcer pid {}: {e}", id.pid);
+                }
             }
         }
         state.remove()

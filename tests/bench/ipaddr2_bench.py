@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""IPaddr2 benchmark: ocf:rustha:IPaddr2 side by side with ocf:heartbeat:IPaddr2, one run.
+
+    ipaddr2_bench.py --rustha PATH/IPaddr2 [--upstream PATH] [-n 30] [--json FILE]
+
+Re-executes itself in a private network namespace (unshare -n) holding one veth pair
+(vip0 <-> obs0) with TEST-NET addresses (192.0.2.0/24); the agents add 192.0.2.10 there,
+so nothing reaches any other network. Both agents run with the same environment, the
+same parameters and the same invocation (a direct exec, no `ip netns exec` in between).
+
+Measured per agent (median over -n runs):
+  * monitor (recurring, address present): CPU (user+sys of the agent and every process it
+    waited for, from RUSAGE_CHILDREN), wall time, processes forked;
+  * start+stop cycle (IPv4, background ARP as both default): wall, CPU, forks;
+  * the share of one core that 100 VIPs monitored every 10 s would cost.
+Forks are counted from the kernel's fork counter (/proc/stat `processes`) around each
+run, minus the agent itself; other activity on the machine can only add to it, so the
+minimum over runs is reported beside the median.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+UPSTREAM = "/usr/lib/ocf/resource.d/heartbeat/IPaddr2"
+VIP = "192.0.2.10"
+
+
+def forks():
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("processes "):
+                return int(line.split()[1])
+    return 0
+
+
+def run(agent, action, env):
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    f0 = forks()
+    t0 = time.perf_counter()
+    # stderr goes to a file, not a pipe: a pipe would make us wait for EOF, i.e. for a
+    # background ARP sender that inherited it, and charge its lifetime to start.
+    with tempfile.TemporaryFile() as errf:
+        p = subprocess.run([agent, action], env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=errf)
+        wall = time.perf_counter() - t0
+        errf.seek(0)
+        err = errf.read()
+    f1 = forks()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    if p.returncode != 0:
+        sys.exit(f"{agent} {action} -> {p.returncode}: {err.decode(errors='replace')}")
+    return {"wall": wall, "cpu": cpu, "forks": f1 - f0 - 1}
+
+
+def sh(*args):
+    subprocess.run(args, check=True)
+
+
+def lab():
+    sh("ip", "link", "set", "lo", "up")
+    sh("ip", "link", "add", "vip0", "type", "veth", "peer", "name", "obs0")
+    sh("ip", "addr", "add", "192.0.2.1/24", "brd", "+", "dev", "vip0")
+    sh("ip", "link", "set", "vip0", "up")
+    sh("ip", "link", "set", "obs0", "up")
+
+
+def env_for(tmp, interval_ms):
+    e = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "OCF_ROOT": "/usr/lib/ocf",
+        "OCF_RA_VERSION_MAJOR": "1",
+        "OCF_RA_VERSION_MINOR": "1",
+        "OCF_RESOURCE_INSTANCE": "benchvip",
+        "OCF_RESKEY_CRM_meta_timeout": "20000",
+        "OCF_RESKEY_ip": VIP,
+        "OCF_RESKEY_cidr_netmask": "24",
+        "HA_RSCTMP": tmp,
+        "RUSTHA_STATE_DIR": tmp,
+    }
+    if interval_ms:
+        e["OCF_RESKEY_CRM_meta_interval"] = str(interval_ms)
+    return e
+
+
+def summary(xs, key):
+    v = [x[key] for x in xs]
+    return {"median": statistics.median(v), "min": min(v), "max": max(v)}
+
+
+def measure(agent, n):
+    tmp = tempfile.mkdtemp(prefix="rustha-bench-ipaddr2-")
+    env = env_for(tmp, 0)
+    mon_env = env_for(tmp, 10000)
+    # Start+stop cycles (background ARP: both agents' IPv4 default).
+    cycles = []
+    for _ in range(n):
+        a = run(agent, "start", env)
+        b = run(agent, "stop", env)
+        cycles.append({k: a[k] + b[k] for k in a})
+    # Forks of a start+stop that announces in the foreground (arp_bg=false, one ARP).
+    fg = dict(env, OCF_RESKEY_arp_bg="false", OCF_RESKEY_arp_count="1")
+    fg_cycles = []
+    for _ in range(max(3, n // 3)):
+        a = run(agent, "start", fg)
+        b = run(agent, "stop", fg)
+        fg_cycles.append({k: a[k] + b[k] for k in a})
+    # Monitors with the address up.
+    run(agent, "start", env)
+    time.sleep(1.5)  # let a background sender finish, so it does not count as a monitor's
+    mons = [run(agent, "monitor", mon_env) for _ in range(n)]
+    run(agent, "stop", env)
+    subprocess.run(["rm", "-rf", tmp])
+    m_cpu = summary(mons, "cpu")
+    return {
+        "monitor_cpu_ms": {k: v * 1000 for k, v in m_cpu.items()},
+        "monitor_wall_ms": {k: v * 1000 for k, v in summary(mons, "wall").items()},
+        "monitor_forks": summary(mons, "forks"),
+        "start_stop_wall_ms": {k: v * 1000 for k, v in summary(cycles, "wall").items()},
+        "start_stop_cpu_ms": {k: v * 1000 for k, v in summary(cycles, "cpu").items()},
+        "start_stop_forks": summary(cycles, "forks"),
+        "start_stop_fg_forks": summary(fg_cycles, "forks"),
+        # 100 VIPs, one monitor each every 10 s: CPU seconds per second = share of a core.
+        "core_share_100_vips_pct": 100 * 100 * m_cpu["median"] / 10.0,
+    }
+
+
+def table(up, us):
+    rows = [
+        ("monitor CPU (median)", "monitor_cpu_ms", "ms", 30),
+        ("monitor wall (median)", "monitor_wall_ms", "ms", None),
+        ("start+stop wall (median)", "start_stop_wall_ms", "ms", 20),
+        ("start+stop CPU (median)", "start_stop_cpu_ms", "ms", None),
+    ]
+    out = ["| metric | heartbeat | rustha | ratio | target |", "|---|---|---|---|---|"]
+    for name, key, unit, target in rows:
+        a, b = up[key]["median"], us[key]["median"]
+        ratio = a / b if b > 0 else float("inf")
+        verdict = "" if target is None else (f"≥{target}× " + ("PASS" if ratio >= target else "FAIL"))
+        out.append(f"| {name} | {a:.2f} {unit} | {b:.2f} {unit} | {ratio:.1f}× | {verdict} |")
+    for name, key in (("forks per monitor", "monitor_forks"),
+                      ("forks per start+stop, arp_bg=true (default)", "start_stop_forks"),
+                      ("forks per start+stop, arp_bg=false", "start_stop_fg_forks")):
+        a, b = up[key], us[key]
+        if key == "start_stop_forks":
+            verdict = "1 = the background announcer" if b["min"] == 1 else "?"
+        else:
+            verdict = "0 PASS" if b["min"] == 0 else "0 FAIL"
+        out.append(f"| {name} (median, min) | {a['median']:.0f}, {a['min']} | {b['median']:.0f}, {b['min']} | | {verdict} |")
+    out.append(f"| one core's share for 100 VIPs monitored every 10 s | "
+               f"{up['core_share_100_vips_pct']:.2f} % | {us['core_share_100_vips_pct']:.3f} % | | |")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rustha", required=True, help="a link named IPaddr2 to the rustha binary")
+    ap.add_argument("--upstream", default=UPSTREAM)
+    ap.add_argument("-n", type=int, default=30)
+    ap.add_argument("--json")
+    ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("the benchmark needs root (a private network namespace)")
+    if os.path.basename(a.rustha) != "IPaddr2":
+        sys.exit("--rustha must be a link named IPaddr2 (the binary dispatches on its name)")
+    if not os.path.exists(a.upstream):
+        sys.exit(f"{a.upstream} is missing: install resource-agents")
+    if not a.inner:
+        os.execvp("unshare", ["unshare", "-n", "--", sys.executable, os.path.abspath(__file__),
+                              "--inner"] + sys.argv[1:])
+    lab()
+    res = {}
+    for key, agent in (("heartbeat", a.upstream), ("rustha", a.rustha)):
+        print(f"measuring {key} ({agent}), n={a.n} ...", file=sys.stderr)
+        res[key] = measure(agent, a.n)
+    print(table(res["heartbeat"], res["rustha"]))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
