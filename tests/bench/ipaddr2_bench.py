@@ -3,7 +3,8 @@
 
     ipaddr2_bench.py --rustha PATH/IPaddr2 [--upstream PATH] [-n 30] [--json FILE]
 
-Re-executes itself in a private network namespace (unshare -n) holding one veth pair
+Re-executes itself in private network and mount namespaces (unshare -n -m; state files
+go to a tmpfs, as /run is on a production node) holding one veth pair
 (vip0 <-> obs0) with TEST-NET addresses (192.0.2.0/24); the agents add 192.0.2.10 there,
 so nothing reaches any other network. Both agents run with the same environment, the
 same parameters and the same invocation (a direct exec, no `ip netns exec` in between).
@@ -95,7 +96,10 @@ def summary(xs, key):
 
 
 def measure(agent, n):
+    # State and pid files on a tmpfs, as /run is on a production node (on this machine
+    # /run is plain disk, where every fsync of a state file would be measured instead).
     tmp = tempfile.mkdtemp(prefix="rustha-bench-ipaddr2-")
+    sh("mount", "-t", "tmpfs", "-o", "size=4m", "rustha-bench", tmp)
     env = env_for(tmp, 0)
     mon_env = env_for(tmp, 10000)
     # Start+stop cycles (background ARP: both agents' IPv4 default).
@@ -116,7 +120,8 @@ def measure(agent, n):
     time.sleep(1.5)  # let a background sender finish, so it does not count as a monitor's
     mons = [run(agent, "monitor", mon_env) for _ in range(n)]
     run(agent, "stop", env)
-    subprocess.run(["rm", "-rf", tmp])
+    sh("umount", tmp)
+    os.rmdir(tmp)
     m_cpu = summary(mons, "cpu")
     return {
         "monitor_cpu_ms": {k: v * 1000 for k, v in m_cpu.items()},
@@ -173,7 +178,8 @@ def main():
     if not os.path.exists(a.upstream):
         sys.exit(f"{a.upstream} is missing: install resource-agents")
     if not a.inner:
-        os.execvp("unshare", ["unshare", "-n", "--", sys.executable, os.path.abspath(__file__),
+        os.execvp("unshare", ["unshare", "-n", "-m", "--propagation", "private", "--",
+                              sys.executable, os.path.abspath(__file__),
                               "--inner"] + sys.argv[1:])
     lab()
     res = {}
