@@ -545,3 +545,45 @@ fn unsupported_cluster_ip_mode_is_refused_with_6() {
     t.ok(&u, "stop");
     assert!(!t.lab.has("vip0", "192.0.2.81"));
 }
+
+#[test]
+fn arp_count_refresh_sends_on_every_monitor_and_flush_routes_stop_works() {
+    let t = T::new("refresh");
+    let env = t
+        .env("refresh", "192.0.2.90")
+        .param("arp_count", "1")
+        .param("arp_count_refresh", "2")
+        .param("arp_interval", "50")
+        .param("flush_routes", "true");
+    t.ok(&env, "start");
+    // Let the start announcement pass, then count what one monitor sends.
+    std::thread::sleep(Duration::from_millis(300));
+    let cap = t.lab.capture(ETH_P_ARP, Duration::from_millis(600));
+    t.ok(&env.clone().interval(10000), "monitor");
+    let g = garps(&cap.frames(), [192, 0, 2, 90]);
+    assert_eq!(g.len(), 2, "arp_count_refresh=2 on a monitor: {g:?}");
+    t.ok(&env, "stop");
+    assert!(!t.lab.has("vip0", "192.0.2.90"));
+}
+
+#[test]
+fn proto_restricts_the_routes_considered() {
+    let t = T::new("proto");
+    // vip0's connected route is proto kernel: with proto=static nothing matches.
+    let env = t.env("proto", "192.0.2.91").param("proto", "static");
+    let r = t.run(&env, "validate-all");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.reason().unwrap().contains("proto static"));
+    let env = t.env("proto2", "192.0.2.91").param("proto", "kernel");
+    t.ok(&env, "start");
+    assert!(t
+        .lab
+        .addrs("vip0")
+        .iter()
+        .any(|l| l.contains("192.0.2.91/24")));
+    t.ok(&env, "stop");
+    let bad = t
+        .env("proto3", "192.0.2.91")
+        .param("proto", "no-such-proto");
+    assert_eq!(t.run(&bad, "validate-all").code, 6);
+}
