@@ -301,6 +301,8 @@ macro_rules! choice {
 
 #[cfg(test)]
 mod tests {
+    // Fixture fields exist to be declared (meta-data, parsing), not all to be read.
+    #![allow(dead_code)]
     use super::*;
     use crate::ErrorKind;
 
