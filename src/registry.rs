@@ -1,5 +1,7 @@
 //! Every agent in this binary: one line each.
 
+#[cfg(feature = "aws")]
+use crate::agents::aws_eni::AwsEni;
 use crate::agents::azure_lb::AzureLb;
 use crate::agents::ipaddr2::IpAddr2;
 use ocf::{DynAgent, Entry};
@@ -7,7 +9,12 @@ use ocf::{DynAgent, Entry};
 /// The OCF provider name: agents are `ocf:rustha:<name>`.
 pub const PROVIDER: &str = "rustha";
 
-pub static AGENTS: &[&dyn DynAgent] = &[&Entry::<AzureLb>::new(), &Entry::<IpAddr2>::new()];
+pub static AGENTS: &[&dyn DynAgent] = &[
+    &Entry::<AzureLb>::new(),
+    &Entry::<IpAddr2>::new(),
+    #[cfg(feature = "aws")]
+    &Entry::<AwsEni>::new(),
+];
 
 /// Exact, case-sensitive lookup (OCF agent names are case-sensitive).
 pub fn find(name: &str) -> Option<&'static dyn DynAgent> {

@@ -430,10 +430,14 @@ fn lifecycles(what: &'static str, make_env: fn(&str, &Path) -> Env) {
     for a in registry() {
         let link = agent_link(dir.path(), a.name());
         let state = TempDir::new("life-state");
-        let env = good(
-            a.params(),
-            make_env(&instance("life"), state.path()),
-            a.name(),
+        let fx = fixture(a.name());
+        let env = fx.params.iter().fold(
+            good(
+                a.params(),
+                make_env(&instance("life"), state.path()),
+                a.name(),
+            ),
+            |e, (k, v)| e.param(k, v),
         );
         clean_node(*a, &link, &env, &mut t);
         lifecycle(*a, &link, &env, state.path(), &mut t);

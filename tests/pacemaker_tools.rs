@@ -36,7 +36,11 @@ fn ocf_tester_passes_every_agent_in_a_private_netns() {
         let link = agent_link(dir.path(), &agent);
         let mut c = Command::new("ocf-tester");
         c.args(["-n", &instance("ocft")]);
-        for (k, v) in examples(&agent) {
+        let fx = fixture(&agent);
+        let mut params: std::collections::BTreeMap<String, String> =
+            examples(&agent).into_iter().collect();
+        params.extend(fx.params.iter().cloned());
+        for (k, v) in params {
             c.arg("-o").arg(format!("{k}={v}"));
         }
         c.arg(&link).env("RUSTHA_STATE_DIR", state.path());

@@ -36,6 +36,20 @@ impl OcfEnv {
         }
     }
 
+    /// A copy with `name` set to `value`.
+    pub fn with(&self, name: &str, value: &str) -> OcfEnv {
+        let mut e = self.clone();
+        e.vars.insert(name.to_string(), value.to_string());
+        e
+    }
+
+    /// A copy without the variable `name`.
+    pub fn without(&self, name: &str) -> OcfEnv {
+        let mut e = self.clone();
+        e.vars.remove(name);
+        e
+    }
+
     pub fn var(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
     }

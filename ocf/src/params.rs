@@ -299,6 +299,42 @@ macro_rules! choice {
     };
 }
 
+/// Parse `P` leniently, for a stop or monitor whose full parameter set does not parse:
+/// each broken *optional* parameter falls back to its default (as if unset). `None` when
+/// a required parameter is missing or broken. Agents whose stop needs more than the
+/// record (e.g. an API endpoint and credentials) use this instead of giving up.
+pub fn lenient<P: ParamSet>(env: &OcfEnv) -> Option<P> {
+    lenient_with(env, |_| None)
+}
+
+/// As [`lenient`], but a broken parameter first takes the value `fallback` gives for it
+/// (e.g. what start recorded), and only then its default.
+pub fn lenient_with<P: ParamSet>(
+    env: &OcfEnv,
+    fallback: impl Fn(&str) -> Option<String>,
+) -> Option<P> {
+    let mut env = env.clone();
+    let mut tried = std::collections::BTreeSet::new();
+    for _ in 0..=2 * P::SPEC.len() {
+        match P::from_env(&env) {
+            Ok(p) => return Some(p),
+            Err(e) => {
+                let spec = P::SPEC.iter().find(|s| {
+                    e.reason.starts_with(&format!("parameter {}:", s.name))
+                        || e.reason == format!("required parameter {} is not set", s.name)
+                })?;
+                let var = format!("OCF_RESKEY_{}", spec.name);
+                match fallback(spec.name) {
+                    Some(v) if tried.insert(spec.name) => env = env.with(&var, &v),
+                    _ if spec.required() => return None,
+                    _ => env = env.without(&var),
+                }
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     // Fixture fields exist to be declared (meta-data, parsing), not all to be read.
@@ -320,6 +356,17 @@ mod tests {
             token: Option<String> => ParamSpec::new("Token", "A secret.").secret(),
             old: Option<String> => ParamSpec::new("Old", "Ignored.").deprecated("ignored since 0.1."),
         }
+    }
+
+    #[test]
+    fn lenient_drops_only_the_broken_optional_parameters() {
+        let p: Fixture = lenient(&env(&[("name", "x"), ("port", "nope"), ("limit", "7")])).unwrap();
+        assert_eq!(p.port, Port(61000), "broken port falls back to its default");
+        assert_eq!(p.limit, Some(7), "good ones are kept");
+        assert!(
+            lenient::<Fixture>(&env(&[("port", "nope")])).is_none(),
+            "required missing"
+        );
     }
 
     fn env(p: &[(&str, &str)]) -> OcfEnv {

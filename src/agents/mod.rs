@@ -1,4 +1,6 @@
 //! The agents. Adding one = a module here + one line in `registry.rs`.
 
+#[cfg(feature = "aws")]
+pub mod aws_eni;
 pub mod azure_lb;
 pub mod ipaddr2;

@@ -2,6 +2,8 @@
 //! root (network namespaces, /usr/lib/ocf) and the packages `.ci/run` installs.
 #![allow(dead_code)]
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod lab;
 
 use rustha::procfs;
@@ -225,4 +227,29 @@ pub fn kill(pid: i32) {
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
     );
+}
+
+/// What an agent needs around it to run a real lifecycle in the contract suite and under
+/// ocf-tester: extra parameters, and whatever must stay up meanwhile (dropped after).
+pub struct Fixture {
+    pub params: Vec<(String, String)>,
+    _guard: Option<Box<dyn std::any::Any>>,
+}
+
+/// The fixture of `agent`, in the calling thread's (private) network namespace.
+pub fn fixture(agent: &str) -> Fixture {
+    match agent {
+        #[cfg(feature = "aws")]
+        "aws-eni" => {
+            let lab = aws::Lab::here_as_a("fx");
+            Fixture {
+                params: lab.params(),
+                _guard: Some(Box::new(lab)),
+            }
+        }
+        _ => Fixture {
+            params: vec![],
+            _guard: None,
+        },
+    }
 }

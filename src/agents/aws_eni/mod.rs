@@ -1,0 +1,863 @@
+//! `aws-eni`: move an Elastic Network Interface (and so its private IPs) to this EC2
+//! instance.
+//!
+//! start: instance id from IMDSv2; describe the ENI; detach it from another instance
+//! (force only if asked) and poll until it is `available`; attach it here at
+//! `device_index` and poll until `attached`; wait until the OS shows an interface with
+//! the ENI's MAC and the address is configured (configuring it if asked); record MAC, IP
+//! and prefix. Polls every 200-250 ms inside the operation's deadline;
+//! no fixed sleeps, no SDK waiters (their first delay is 20 s).
+//!
+//! monitor (depth 0) is local only: the recorded MAC's interface holds the address. Depth
+//! 10 also asks EC2 that the attachment is ours. stop detaches only from *this* instance.
+
+use crate::netlink::{Link, Netlink, NewAddr};
+use crate::state::{Record, StateFile};
+use aws_config::imds;
+use aws_config::BehaviorVersion;
+use aws_sdk_ec2::config::{Credentials, Region};
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use ocf::{Action, ActionSpec, Agent, AgentInfo, Ctx, Deadline, OcfError, ParamSpec, Status};
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::Duration;
+
+ocf::choice! {
+    /// Where the API credentials come from.
+    pub enum AuthType { Role = "role", Key = "key", Profile = "profile" }
+}
+
+ocf::params! {
+    pub struct AwsEniParams {
+        eni_id: String => ParamSpec::new(
+            "ENI id",
+            "The Elastic Network Interface to move to the node that runs the resource, e.g. \
+             eni-0123456789abcdef0. It carries the virtual IP(s), its MAC and security groups.",
+        ).unique().example("eni-0123456789abcdef0"),
+        ip: Option<IpAddr> => ParamSpec::new(
+            "Private IP",
+            "The private IPv4 address of the ENI that must be live on this node. Unset: the \
+             ENI's primary private IP.",
+        ),
+        device_index: u32 => ParamSpec::new(
+            "Device index",
+            "The device index at which the ENI is attached (0 is the instance's primary \
+             interface and cannot be used).",
+        ).default("1"),
+        region: Option<String> => ParamSpec::new(
+            "Region",
+            "The AWS region, e.g. eu-west-1. Unset: the instance's region from IMDS.",
+        ),
+        auth_type: AuthType => ParamSpec::new(
+            "Credentials",
+            "role: the instance profile's credentials from IMDS (recommended). profile: a \
+             profile of root's ~/.aws/config and ~/.aws/credentials (see profile). key: the \
+             access_key_id / secret_access_key parameters.",
+        ).default("role"),
+        profile: String => ParamSpec::new(
+            "Profile",
+            "The profile used with auth_type=profile. A missing profile is an error, never \
+             a silent fallback to other credentials.",
+        ).default("default"),
+        access_key_id: Option<String> => ParamSpec::new(
+            "Access key id",
+            "With auth_type=key: the access key id.",
+        ),
+        secret_access_key: Option<String> => ParamSpec::new(
+            "Secret access key",
+            "With auth_type=key: the secret access key. Never logged.",
+        ).secret(),
+        force_detach: bool => ParamSpec::new(
+            "Force detach",
+            "Detach the ENI from another instance with Force (for a peer that is dead and not \
+             yet fenced). AWS calls this a last resort: it can leave the device index unusable \
+             on that instance until it is stopped and started.",
+        ).default("false"),
+        endpoint_url: Option<String> => ParamSpec::new(
+            "EC2 endpoint",
+            "EC2 API endpoint URL, e.g. a VPC interface endpoint. Unset: the region's public \
+             endpoint.",
+        ),
+        imds_endpoint: Option<String> => ParamSpec::new(
+            "IMDS endpoint",
+            "Instance metadata endpoint URL. Unset: http://169.254.169.254.",
+        ),
+        configure_address: bool => ParamSpec::new(
+            "Configure the address",
+            "When the OS has not configured the ENI's address on the new interface (no DHCP \
+             hotplug handling), add it (with the subnet's prefix) and bring the link up.",
+        ).default("true"),
+    }
+}
+
+pub struct AwsEni;
+
+const NAME: &str = "aws-eni";
+
+fn rt() -> Result<tokio::runtime::Runtime, OcfError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| OcfError::generic(format!("cannot start the async runtime: {e}")))
+}
+
+/// Bound a future by the deadline.
+async fn within<T>(d: &Deadline, what: &str, f: impl Future<Output = T>) -> Result<T, OcfError> {
+    tokio::time::timeout(d.remaining(), f)
+        .await
+        .map_err(|_| OcfError::generic(format!("{what}: no answer before the operation's timeout")))
+}
+
+fn mac_bytes(s: &str) -> Option<Vec<u8>> {
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|x| u8::from_str_radix(x, 16).ok())
+        .collect::<Option<_>>()?;
+    (v.len() == 6).then_some(v)
+}
+
+/// An EC2 API error, as text for exit reasons (code and message only: never a request).
+fn api_err<E: ProvideErrorMetadata + std::fmt::Debug>(
+    what: &str,
+    e: &aws_sdk_ec2::error::SdkError<E>,
+) -> OcfError {
+    let detail = match e.as_service_error() {
+        Some(s) => format!(
+            "{}: {}",
+            s.code().unwrap_or("error"),
+            s.message().unwrap_or("")
+        ),
+        None => match e {
+            aws_sdk_ec2::error::SdkError::TimeoutError(_) => "timed out".to_string(),
+            aws_sdk_ec2::error::SdkError::DispatchFailure(d) => {
+                format!(
+                    "cannot reach the endpoint ({})",
+                    d.as_connector_error()
+                        .map(|c| c.to_string())
+                        .unwrap_or_default()
+                )
+            }
+            other => other.to_string(),
+        },
+    };
+    OcfError::generic(format!("EC2 {what}: {detail}"))
+}
+
+fn is_code<E: ProvideErrorMetadata>(e: &aws_sdk_ec2::error::SdkError<E>, code: &str) -> bool {
+    e.as_service_error().and_then(|s| s.code()) == Some(code)
+}
+
+/// What EC2 says about the ENI.
+#[derive(Clone, Debug)]
+struct Eni {
+    status: String,
+    /// (instance, attachment id, attachment status, device index)
+    attachment: Option<(String, String, String, i32)>,
+    mac: String,
+    ips: Vec<String>,
+    primary_ip: String,
+    az: String,
+    subnet: String,
+}
+
+impl Eni {
+    fn attached_to(&self, instance: &str) -> bool {
+        self.attachment
+            .as_ref()
+            .is_some_and(|a| a.0 == instance && a.2 == "attached")
+    }
+}
+
+/// The longest wait between two describes while an attachment changes state: a move
+/// then ends at most this long after EC2 finished each transition.
+const POLL_MAX: Duration = Duration::from_millis(250);
+
+struct Api {
+    rt: tokio::runtime::Runtime,
+    imds: imds::Client,
+}
+
+impl Api {
+    fn new(p: &AwsEniParams, d: &Deadline) -> Result<Api, OcfError> {
+        let rt = rt()?;
+        let mut b = imds::Client::builder()
+            .max_attempts(3)
+            .connect_timeout(Duration::from_secs(1).min(d.remaining()))
+            .read_timeout(Duration::from_secs(2).min(d.remaining()));
+        if let Some(u) = &p.imds_endpoint {
+            b = b.endpoint(u).map_err(|e| {
+                OcfError::invalid_param("imds_endpoint", format!("'{u}' is not a URL ({e})"))
+            })?;
+        }
+        Ok(Api {
+            rt,
+            imds: b.build(),
+        })
+    }
+
+    fn imds_get(&self, d: &Deadline, path: &str) -> Result<String, OcfError> {
+        let what = format!("IMDS {path}");
+        let r = self
+            .rt
+            .block_on(within(d, &what, self.imds.get(path.to_string())))?;
+        // A failed token fetch is an error here, never an empty token.
+        r.map(String::from)
+            .map_err(|e| OcfError::generic(format!("{what}: {e}")))
+    }
+
+    fn instance_id(&self, d: &Deadline) -> Result<String, OcfError> {
+        self.imds_get(d, "/latest/meta-data/instance-id")
+    }
+
+    fn ec2(&self, p: &AwsEniParams, d: &Deadline) -> Result<aws_sdk_ec2::Client, OcfError> {
+        let region = match &p.region {
+            Some(r) => r.clone(),
+            None => self.imds_get(d, "/latest/meta-data/placement/region")?,
+        };
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_attempt_timeout(Duration::from_secs(5))
+                    .build(),
+            );
+        loader = match p.auth_type {
+            AuthType::Key => {
+                let (Some(k), Some(s)) = (&p.access_key_id, &p.secret_access_key) else {
+                    return Err(OcfError::configured(
+                        "auth_type=key needs access_key_id and secret_access_key",
+                    ));
+                };
+                loader.credentials_provider(Credentials::new(k, s, None, None, "rustha-aws-eni"))
+            }
+            AuthType::Role => loader.credentials_provider(
+                aws_config::imds::credentials::ImdsCredentialsProvider::builder()
+                    .imds_client(self.imds.clone())
+                    .build(),
+            ),
+            AuthType::Profile => loader.credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(&p.profile)
+                    .build(),
+            ),
+        };
+        if let Some(u) = &p.endpoint_url {
+            loader = loader.endpoint_url(u);
+        }
+        let conf = self
+            .rt
+            .block_on(within(d, "AWS configuration", loader.load()))?;
+        Ok(aws_sdk_ec2::Client::new(&conf))
+    }
+
+    fn describe(&self, c: &aws_sdk_ec2::Client, d: &Deadline, eni: &str) -> Result<Eni, OcfError> {
+        let out = self.rt.block_on(within(
+            d,
+            "DescribeNetworkInterfaces",
+            c.describe_network_interfaces()
+                .network_interface_ids(eni)
+                .send(),
+        ))?;
+        let out = out.map_err(|e| {
+            if is_code(&e, "InvalidNetworkInterfaceID.NotFound")
+                || is_code(&e, "InvalidNetworkInterfaceID.Malformed")
+            {
+                OcfError::configured(format!("ENI {eni} does not exist"))
+            } else {
+                api_err("DescribeNetworkInterfaces", &e)
+            }
+        })?;
+        let n = out
+            .network_interfaces()
+            .first()
+            .ok_or_else(|| OcfError::configured(format!("ENI {eni} does not exist")))?;
+        Ok(Eni {
+            status: n
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            attachment: n.attachment().map(|a| {
+                (
+                    a.instance_id().unwrap_or_default().to_string(),
+                    a.attachment_id().unwrap_or_default().to_string(),
+                    a.status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    a.device_index().unwrap_or(-1),
+                )
+            }),
+            mac: n.mac_address().unwrap_or_default().to_string(),
+            ips: n
+                .private_ip_addresses()
+                .iter()
+                .filter_map(|x| x.private_ip_address().map(str::to_string))
+                .collect(),
+            primary_ip: n.private_ip_address().unwrap_or_default().to_string(),
+            az: n.availability_zone().unwrap_or_default().to_string(),
+            subnet: n.subnet_id().unwrap_or_default().to_string(),
+        })
+    }
+
+    fn instance_az(
+        &self,
+        c: &aws_sdk_ec2::Client,
+        d: &Deadline,
+        inst: &str,
+    ) -> Result<String, OcfError> {
+        let out = self
+            .rt
+            .block_on(within(
+                d,
+                "DescribeInstances",
+                c.describe_instances().instance_ids(inst).send(),
+            ))?
+            .map_err(|e| api_err("DescribeInstances", &e))?;
+        Ok(out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find_map(|i| i.placement().and_then(|p| p.availability_zone()))
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    fn subnet_prefix(
+        &self,
+        c: &aws_sdk_ec2::Client,
+        d: &Deadline,
+        subnet: &str,
+    ) -> Result<u8, OcfError> {
+        let out = self
+            .rt
+            .block_on(within(
+                d,
+                "DescribeSubnets",
+                c.describe_subnets().subnet_ids(subnet).send(),
+            ))?
+            .map_err(|e| api_err("DescribeSubnets", &e))?;
+        out.subnets()
+            .first()
+            .and_then(|s| s.cidr_block())
+            .and_then(|c| c.split_once('/'))
+            .and_then(|(_, p)| p.parse().ok())
+            .ok_or_else(|| OcfError::generic(format!("subnet {subnet} has no IPv4 CIDR")))
+    }
+
+    /// Poll `describe` until `done` holds, 200 ms growing to [`POLL_MAX`], within `d`.
+    fn wait_for(
+        &self,
+        c: &aws_sdk_ec2::Client,
+        d: &Deadline,
+        eni: &str,
+        what: &str,
+        done: impl Fn(&Eni) -> bool,
+    ) -> Result<Eni, OcfError> {
+        let mut step = Duration::from_millis(200);
+        loop {
+            // A throttled or failed describe is retried by the SDK; a persistent failure
+            // keeps us polling until the deadline, reported with the last error.
+            let last = match self.describe(c, d, eni) {
+                Ok(e) if done(&e) => return Ok(e),
+                Ok(e) => format!(
+                    "still {} ({:?})",
+                    e.status,
+                    e.attachment.as_ref().map(|a| &a.2)
+                ),
+                Err(e) => e.reason,
+            };
+            if d.remaining() <= step {
+                return Err(OcfError::generic(format!(
+                    "{what}: not done before the operation's timeout; last seen: {last}"
+                )));
+            }
+            std::thread::sleep(step);
+            step = (step * 2).min(POLL_MAX);
+        }
+    }
+}
+
+/// The local interface with `mac`, if the OS shows one.
+fn link_with_mac(nl: &Netlink, d: &Deadline, mac: &[u8]) -> Result<Option<Link>, OcfError> {
+    Ok(nl.links(d)?.into_iter().find(|l| l.hw_addr == mac))
+}
+
+fn has_ip(nl: &Netlink, d: &Deadline, index: u32, ip: IpAddr) -> Result<bool, OcfError> {
+    Ok(nl
+        .addrs(d, ip.is_ipv6())?
+        .iter()
+        .any(|a| a.index == index && a.ip == ip))
+}
+
+struct Held {
+    mac: Vec<u8>,
+    ip: IpAddr,
+    prefix: u8,
+    configured: bool,
+}
+
+impl Held {
+    fn from_record(r: &Record) -> Option<Held> {
+        Some(Held {
+            mac: mac_bytes(r.get("mac")?)?,
+            ip: r.parsed("ip")?,
+            prefix: r.parsed("prefix")?,
+            configured: r.get("configured") == Some("1"),
+        })
+    }
+}
+
+impl Agent for AwsEni {
+    type Params = AwsEniParams;
+    const INFO: AgentInfo = AgentInfo {
+        name: NAME,
+        version: env!("CARGO_PKG_VERSION"),
+        shortdesc: "Moves an AWS Elastic Network Interface to this instance",
+        longdesc: "Moves an Elastic Network Interface, and with it its private IP addresses, \
+            MAC and security groups, to the EC2 instance that runs the resource: detach from \
+            the other instance, wait until available, attach here, wait until attached and \
+            until the OS shows the interface with its address (configured if the OS does \
+            not). Stop detaches it only when it is attached to this instance. The monitor \
+            is local (interface and address present, no API call); depth 10 also asks EC2. \
+            validate-all at depth 10 proves the IAM permissions with DryRun calls.",
+        actions: &[
+            ActionSpec::new(Action::Start, 60),
+            ActionSpec::new(Action::Stop, 60),
+            ActionSpec::new(Action::Monitor, 20).interval(10).depth(0),
+            ActionSpec::new(Action::MetaData, 5),
+            ActionSpec::new(Action::ValidateAll, 20),
+        ],
+    };
+
+    fn validate(p: &AwsEniParams, ctx: &Ctx) -> Result<(), OcfError> {
+        if !p.eni_id.starts_with("eni-") {
+            return Err(OcfError::invalid_param(
+                "eni_id",
+                format!("'{}' is not an ENI id (eni-...)", p.eni_id),
+            ));
+        }
+        if p.device_index == 0 {
+            return Err(OcfError::invalid_param(
+                "device_index",
+                "0 is the instance's primary interface",
+            ));
+        }
+        if p.auth_type == AuthType::Key
+            && (p.access_key_id.is_none() || p.secret_access_key.is_none())
+        {
+            return Err(OcfError::configured(
+                "auth_type=key needs access_key_id and secret_access_key",
+            ));
+        }
+        for (name, v) in [
+            ("endpoint_url", &p.endpoint_url),
+            ("imds_endpoint", &p.imds_endpoint),
+        ] {
+            if let Some(u) = v {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(OcfError::invalid_param(
+                        name,
+                        format!("'{u}' is not an http(s) URL"),
+                    ));
+                }
+            }
+        }
+        if ctx.check_level() >= 10 {
+            let d = &ctx.deadline;
+            let api = Api::new(p, d)?;
+            let me = api.instance_id(d)?;
+            let c = api.ec2(p, d)?;
+            let eni = api.describe(&c, d, &p.eni_id)?;
+            // DryRun: DryRunOperation means "would be allowed".
+            let att = eni
+                .attachment
+                .as_ref()
+                .map(|a| a.1.clone())
+                .unwrap_or_else(|| "eni-attach-00000000".into());
+            let checks: [(&str, Result<(), OcfError>); 2] = [
+                (
+                    "AttachNetworkInterface",
+                    dry(
+                        &api,
+                        d,
+                        c.attach_network_interface()
+                            .network_interface_id(&p.eni_id)
+                            .instance_id(&me)
+                            .device_index(p.device_index as i32)
+                            .dry_run(true)
+                            .send(),
+                    ),
+                ),
+                (
+                    "DetachNetworkInterface",
+                    dry(
+                        &api,
+                        d,
+                        c.detach_network_interface()
+                            .attachment_id(att)
+                            .dry_run(true)
+                            .send(),
+                    ),
+                ),
+            ];
+            for (action, r) in checks {
+                r.map_err(|e| {
+                    OcfError::configured(format!("{action} is not permitted: {}", e.reason))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start(p: &AwsEniParams, ctx: &Ctx) -> Result<(), OcfError> {
+        let d = &ctx.deadline;
+        let api = Api::new(p, d)?;
+        let me = api.instance_id(d)?;
+        let c = api.ec2(p, d)?;
+        let eni = api.describe(&c, d, &p.eni_id)?;
+        let ip: IpAddr = match p.ip {
+            Some(ip) => {
+                if !eni.ips.contains(&ip.to_string()) {
+                    return Err(OcfError::configured(format!(
+                        "{ip} is not a private IP of {} ({})",
+                        p.eni_id,
+                        eni.ips.join(", ")
+                    )));
+                }
+                ip
+            }
+            None => eni.primary_ip.parse().map_err(|_| {
+                OcfError::generic(format!("{} has no primary private IP", p.eni_id))
+            })?,
+        };
+        let my_az = api.instance_az(&c, d, &me)?;
+        if !eni.az.is_empty() && !my_az.is_empty() && eni.az != my_az {
+            return Err(OcfError::configured(format!(
+                "{} is in {} but this instance ({me}) is in {my_az}: an ENI cannot leave its availability zone",
+                p.eni_id, eni.az
+            )));
+        }
+        let mac = mac_bytes(&eni.mac)
+            .ok_or_else(|| OcfError::generic(format!("{} has no MAC address", p.eni_id)))?;
+        let prefix = api.subnet_prefix(&c, d, &eni.subnet)?;
+
+        // Recorded before anything changes: a stop after a failed or timed-out start
+        // then knows the MAC to look for, even without the API.
+        let save = |configured: bool| {
+            let mut r = Record::default();
+            r.set("eni", &p.eni_id)
+                .set("mac", eni_mac(&mac))
+                .set("ip", ip)
+                .set("prefix", prefix)
+                .set("instance", &me)
+                .set("configured", u8::from(configured));
+            // The non-secret parameters, for a stop whose parameters no longer parse.
+            r.set("param.eni_id", &p.eni_id)
+                .set("param.auth_type", p.auth_type.as_str())
+                .set("param.profile", &p.profile);
+            for (k, v) in [
+                ("region", &p.region),
+                ("endpoint_url", &p.endpoint_url),
+                ("imds_endpoint", &p.imds_endpoint),
+                ("access_key_id", &p.access_key_id),
+            ] {
+                if let Some(v) = v {
+                    r.set(&format!("param.{k}"), v);
+                }
+            }
+            StateFile::for_ctx(ctx).save(&r)
+        };
+        save(false)?;
+        let eni = if eni.attached_to(&me) {
+            tracing::info!("{} is already attached to {me}", p.eni_id);
+            eni
+        } else {
+            if let Some((other, att, status, _)) = eni.attachment.clone() {
+                if other != me && status != "detaching" {
+                    tracing::info!(
+                        "detaching {} from {other}{}",
+                        p.eni_id,
+                        if p.force_detach { " (force)" } else { "" }
+                    );
+                    let r = api.rt.block_on(within(
+                        d,
+                        "DetachNetworkInterface",
+                        c.detach_network_interface()
+                            .attachment_id(&att)
+                            .force(p.force_detach)
+                            .send(),
+                    ))?;
+                    if let Err(e) = r {
+                        if !is_code(&e, "InvalidAttachmentID.NotFound") {
+                            return Err(api_err("DetachNetworkInterface", &e));
+                        }
+                    }
+                }
+            }
+            if eni.attachment.as_ref().is_some_and(|a| a.0 != me) {
+                api.wait_for(&c, d, &p.eni_id, "detach", |e| {
+                    e.attachment.is_none() || e.status == "available"
+                })?;
+            }
+            if !eni.attached_to(&me) && eni.attachment.as_ref().is_none_or(|a| a.0 != me) {
+                tracing::info!(
+                    "attaching {} to {me} at device index {}",
+                    p.eni_id,
+                    p.device_index
+                );
+                let r = api.rt.block_on(within(
+                    d,
+                    "AttachNetworkInterface",
+                    c.attach_network_interface()
+                        .network_interface_id(&p.eni_id)
+                        .instance_id(&me)
+                        .device_index(p.device_index as i32)
+                        .send(),
+                ))?;
+                r.map_err(|e| api_err("AttachNetworkInterface", &e))?;
+            }
+            api.wait_for(&c, d, &p.eni_id, "attach", |e| e.attached_to(&me))?
+        };
+        let _ = eni;
+
+        // The OS side: the interface with the ENI's MAC, and the address on it.
+        let nl = Netlink::open()?;
+        let link = {
+            let mut step = Duration::from_millis(50);
+            loop {
+                if let Some(l) = link_with_mac(&nl, d, &mac)? {
+                    break l;
+                }
+                if d.remaining() <= step {
+                    return Err(OcfError::generic(format!(
+                        "{} is attached, but no interface with MAC {} appeared before the timeout",
+                        p.eni_id,
+                        eni_mac(&mac)
+                    )));
+                }
+                std::thread::sleep(step);
+                step = (step * 2).min(Duration::from_millis(500));
+            }
+        };
+        let mut configured = false;
+        if !has_ip(&nl, d, link.index, ip)? {
+            if !p.configure_address {
+                return Err(OcfError::generic(format!(
+                    "{ip} is not configured on {} and configure_address is false",
+                    link.name
+                )));
+            }
+            let brd = match ip {
+                IpAddr::V4(a) if prefix <= 30 => {
+                    Some(crate::agents::ipaddr2::findif::broadcast(a, prefix, true))
+                }
+                _ => None,
+            };
+            nl.add_addr(
+                d,
+                &NewAddr {
+                    index: link.index,
+                    ip,
+                    prefix,
+                    broadcast: brd,
+                    label: None,
+                    nodad: false,
+                    noprefixroute: false,
+                    preferred_lft: None,
+                },
+            )
+            .map_err(|e| {
+                OcfError::generic(format!("cannot add {ip}/{prefix} to {}: {e}", link.name))
+            })?;
+            configured = true;
+            tracing::info!("configured {ip}/{prefix} on {}", link.name);
+        }
+        if !link.admin_up {
+            nl.set_up(d, link.index)
+                .map_err(|e| OcfError::generic(format!("cannot bring {} up: {e}", link.name)))?;
+        }
+        save(configured)?;
+        tracing::info!("{} attached to {me}, {ip} live on {}", p.eni_id, link.name);
+        Ok(())
+    }
+
+    fn stop(p: Option<&AwsEniParams>, ctx: &Ctx) -> Result<(), OcfError> {
+        let d = &ctx.deadline;
+        let state = StateFile::for_ctx(ctx);
+        let held = state.load()?.as_ref().and_then(Held::from_record);
+        let nl = Netlink::open()?;
+        let absent_here =
+            |h: &Held| -> Result<bool, OcfError> { Ok(link_with_mac(&nl, d, &h.mac)?.is_none()) };
+        // Broken parameters: the valid ones still say where the API is and who we are.
+        let rec = state.load()?;
+        let lenient = match p {
+            Some(_) => None,
+            None => ocf::params::lenient_with::<AwsEniParams>(&ctx.env, |name| {
+                rec.as_ref()
+                    .and_then(|r| r.get(&format!("param.{name}")))
+                    .map(str::to_string)
+            }),
+        };
+        let Some(p) = p.or(lenient.as_ref()) else {
+            // No usable parameters: only the record can prove anything.
+            return match &held {
+                None => state.remove(),
+                Some(h) if absent_here(h)? => state.remove(),
+                Some(h) => Err(OcfError::generic(format!(
+                    "the parameters are broken and the interface with MAC {} is still here",
+                    eni_mac(&h.mac)
+                ))),
+            };
+        };
+        // The API side: detach only if attached to *this* instance, which the ENI's MAC
+        // being here proves as well as IMDS does (so stop works with IMDS down).
+        let api_result = (|| -> Result<(), OcfError> {
+            let api = Api::new(p, d)?;
+            let c = api.ec2(p, d)?;
+            let eni = api.describe(&c, d, &p.eni_id)?;
+            let mac = mac_bytes(&eni.mac);
+            let local = match &mac {
+                Some(m) => link_with_mac(&nl, d, m)?.is_some(),
+                None => false,
+            };
+            let me = match api.instance_id(d) {
+                Ok(me) => Some(me),
+                Err(e) => {
+                    tracing::warn!("{}; deciding from the local interfaces", e.reason);
+                    None
+                }
+            };
+            let Some((inst, att, status, _)) = eni.attachment.clone() else {
+                tracing::info!("{} is not attached anywhere", p.eni_id);
+                return Ok(());
+            };
+            let ours = match &me {
+                Some(me) => &inst == me,
+                None => local,
+            };
+            if !ours {
+                tracing::info!("{} is attached to {inst}, not here: left alone", p.eni_id);
+                return Ok(());
+            }
+            if status != "detaching" {
+                tracing::info!("detaching {} from {inst}", p.eni_id);
+                let r = api.rt.block_on(within(
+                    d,
+                    "DetachNetworkInterface",
+                    c.detach_network_interface().attachment_id(&att).send(),
+                ))?;
+                if let Err(e) = r {
+                    if !is_code(&e, "InvalidAttachmentID.NotFound") {
+                        return Err(api_err("DetachNetworkInterface", &e));
+                    }
+                }
+            }
+            api.wait_for(&c, d, &p.eni_id, "detach", |e| {
+                e.attachment.as_ref().is_none_or(|a| a.0 != inst)
+            })?;
+            // And gone from the OS.
+            if let Some(mac) = mac {
+                let mut step = Duration::from_millis(50);
+                while link_with_mac(&nl, d, &mac)?.is_some() {
+                    if d.remaining() <= step {
+                        return Err(OcfError::generic(format!(
+                            "{} is detached in EC2 but its interface is still here",
+                            p.eni_id
+                        )));
+                    }
+                    std::thread::sleep(step);
+                    step = (step * 2).min(Duration::from_millis(500));
+                }
+            }
+            tracing::info!("{} detached from {inst}", p.eni_id);
+            Ok(())
+        })();
+        match api_result {
+            Ok(()) => state.remove(),
+            Err(e)
+                if e.kind == ocf::ErrorKind::Configured && e.reason.contains("does not exist") =>
+            {
+                tracing::warn!("{}; nothing to stop", e.reason);
+                state.remove()
+            }
+            Err(e) => match &held {
+                // The API is out of reach, but the ENI's interface is provably not here.
+                Some(h) if absent_here(h)? => {
+                    tracing::warn!(
+                        "{}; but no interface with MAC {} is here, so the ENI is not attached to this node",
+                        e.reason,
+                        eni_mac(&h.mac)
+                    );
+                    state.remove()
+                }
+                Some(_) => Err(e),
+                // No record: this node has not started it since boot (start records before
+                // it touches anything), which is also why its probe says 7. If the ENI is
+                // attached here anyway (it survives a reboot), the start on another node
+                // detaches it from us.
+                None => {
+                    tracing::warn!(
+                        "{}; this node has no record of starting {}: nothing of ours to stop",
+                        e.reason,
+                        p.eni_id
+                    );
+                    state.remove()
+                }
+            },
+        }
+    }
+
+    fn monitor(p: Option<&AwsEniParams>, ctx: &Ctx) -> Result<Status, OcfError> {
+        let d = &ctx.deadline;
+        let Some(h) = StateFile::for_ctx(ctx)
+            .load()?
+            .as_ref()
+            .and_then(Held::from_record)
+        else {
+            return Ok(Status::NotRunning);
+        };
+        let nl = Netlink::open()?;
+        let Some(link) = link_with_mac(&nl, d, &h.mac)? else {
+            tracing::info!("no interface with MAC {} here", eni_mac(&h.mac));
+            return Ok(Status::NotRunning);
+        };
+        if !has_ip(&nl, d, link.index, h.ip)? {
+            tracing::info!("{}/{} is not on {}", h.ip, h.prefix, link.name);
+            return Ok(Status::NotRunning);
+        }
+        let _ = h.configured;
+        if ctx.check_level() >= 10 {
+            if let Some(p) = p {
+                let api = Api::new(p, d)?;
+                let me = api.instance_id(d)?;
+                let c = api.ec2(p, d)?;
+                let eni = api.describe(&c, d, &p.eni_id)?;
+                if !eni.attached_to(&me) {
+                    return Err(OcfError::generic(format!(
+                        "the interface is here, but EC2 says {} is {:?}",
+                        p.eni_id, eni.attachment
+                    )));
+                }
+            }
+        }
+        Ok(Status::Success)
+    }
+}
+
+fn eni_mac(b: &[u8]) -> String {
+    crate::agents::ipaddr2::announce::mac_string(b)
+}
+
+/// A DryRun call: `DryRunOperation` means permitted.
+fn dry<T, E: ProvideErrorMetadata + std::fmt::Debug>(
+    api: &Api,
+    d: &Deadline,
+    f: impl Future<Output = Result<T, aws_sdk_ec2::error::SdkError<E>>>,
+) -> Result<(), OcfError> {
+    match api.rt.block_on(within(d, "DryRun", f))? {
+        Ok(_) => Ok(()),
+        Err(e) if is_code(&e, "DryRunOperation") => Ok(()),
+        Err(e) => Err(api_err("DryRun", &e)),
+    }
+}
