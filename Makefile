@@ -73,6 +73,9 @@ bench: build
 	  --json $(CARGO_TARGET_DIR)/bench-results.json
 	python3 tests/bench/ipaddr2_bench.py --rustha $(CARGO_TARGET_DIR)/bench/IPaddr2 \
 	  --json $(CARGO_TARGET_DIR)/bench-ipaddr2.json
+	ln -sfn $(RELEASE_BIN) $(CARGO_TARGET_DIR)/bench/aws-eni
+	python3 tests/bench/aws_eni_bench.py --rustha $(CARGO_TARGET_DIR)/bench/aws-eni \
+	  --json $(CARGO_TARGET_DIR)/bench-aws-eni.json
 
 clean:
 	$(CARGO) clean

@@ -300,29 +300,6 @@ impl Api {
         })
     }
 
-    fn instance_az(
-        &self,
-        c: &aws_sdk_ec2::Client,
-        d: &Deadline,
-        inst: &str,
-    ) -> Result<String, OcfError> {
-        let out = self
-            .rt
-            .block_on(within(
-                d,
-                "DescribeInstances",
-                c.describe_instances().instance_ids(inst).send(),
-            ))?
-            .map_err(|e| api_err("DescribeInstances", &e))?;
-        Ok(out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find_map(|i| i.placement().and_then(|p| p.availability_zone()))
-            .unwrap_or_default()
-            .to_string())
-    }
-
     fn subnet_prefix(
         &self,
         c: &aws_sdk_ec2::Client,
@@ -531,7 +508,8 @@ impl Agent for AwsEni {
                 OcfError::generic(format!("{} has no primary private IP", p.eni_id))
             })?,
         };
-        let my_az = api.instance_az(&c, d, &me)?;
+        // From IMDS, not DescribeInstances: one API round trip less before the move.
+        let my_az = api.imds_get(d, "/latest/meta-data/placement/availability-zone")?;
         if !eni.az.is_empty() && !my_az.is_empty() && eni.az != my_az {
             return Err(OcfError::configured(format!(
                 "{} is in {} but this instance ({me}) is in {my_az}: an ENI cannot leave its availability zone",
@@ -540,11 +518,10 @@ impl Agent for AwsEni {
         }
         let mac = mac_bytes(&eni.mac)
             .ok_or_else(|| OcfError::generic(format!("{} has no MAC address", p.eni_id)))?;
-        let prefix = api.subnet_prefix(&c, d, &eni.subnet)?;
 
         // Recorded before anything changes: a stop after a failed or timed-out start
         // then knows the MAC to look for, even without the API.
-        let save = |configured: bool| {
+        let save = |prefix: u8, configured: bool| {
             let mut r = Record::default();
             r.set("eni", &p.eni_id)
                 .set("mac", eni_mac(&mac))
@@ -568,7 +545,8 @@ impl Agent for AwsEni {
             }
             StateFile::for_ctx(ctx).save(&r)
         };
-        save(false)?;
+        save(0, false)?;
+        let mut prefix = None;
         let eni = if eni.attached_to(&me) {
             tracing::info!("{} is already attached to {me}", p.eni_id);
             eni
@@ -595,6 +573,8 @@ impl Agent for AwsEni {
                     }
                 }
             }
+            // Asked while EC2 detaches: it costs no time there.
+            prefix = Some(api.subnet_prefix(&c, d, &eni.subnet)?);
             if eni.attachment.as_ref().is_some_and(|a| a.0 != me) {
                 api.wait_for(&c, d, &p.eni_id, "detach", |e| {
                     e.attachment.is_none() || e.status == "available"
@@ -619,7 +599,10 @@ impl Agent for AwsEni {
             }
             api.wait_for(&c, d, &p.eni_id, "attach", |e| e.attached_to(&me))?
         };
-        let _ = eni;
+        let prefix = match prefix {
+            Some(p) => p,
+            None => api.subnet_prefix(&c, d, &eni.subnet)?,
+        };
 
         // The OS side: the interface with the ENI's MAC, and the address on it.
         let nl = Netlink::open()?;
@@ -677,7 +660,7 @@ impl Agent for AwsEni {
             nl.set_up(d, link.index)
                 .map_err(|e| OcfError::generic(format!("cannot bring {} up: {e}", link.name)))?;
         }
-        save(configured)?;
+        save(prefix, configured)?;
         tracing::info!("{} attached to {me}, {ip} live on {}", p.eni_id, link.name);
         Ok(())
     }
