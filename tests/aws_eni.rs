@@ -147,6 +147,16 @@ fn wrong_credentials_and_missing_permissions_are_reported() {
         "{}",
         r.stderr
     );
+    lab.ctl("deny=DescribeNetworkInterfaces");
+    let r = lab.run(0, &deep, "validate-all");
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert!(
+        r.reason()
+            .unwrap()
+            .contains("DescribeNetworkInterfaces is not permitted"),
+        "{}",
+        r.stderr
+    );
     lab.ctl("deny=");
     lab.ok(0, &deep, "validate-all");
     assert!(

@@ -445,7 +445,16 @@ impl Agent for AwsEni {
             let api = Api::new(p, d)?;
             let me = api.instance_id(d)?;
             let c = api.ec2(p, d)?;
-            let eni = api.describe(&c, d, &p.eni_id)?;
+            let eni = api.describe(&c, d, &p.eni_id).map_err(|e| {
+                if e.reason.contains("UnauthorizedOperation") {
+                    OcfError::configured(format!(
+                        "DescribeNetworkInterfaces is not permitted: {}",
+                        e.reason
+                    ))
+                } else {
+                    e
+                }
+            })?;
             // DryRun: DryRunOperation means "would be allowed".
             let att = eni
                 .attachment
