@@ -6,6 +6,7 @@
 mod common;
 
 use common::aws::{Lab, SECRET};
+use common::Env;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -182,4 +183,29 @@ fn an_eni_in_another_availability_zone_is_refused_with_6() {
     let missing = lab.env(0).param("eni_id", "eni-00000000000000000");
     assert_eq!(lab.run(0, &missing, "start").code, 6);
     assert_eq!(lab.run(0, &missing, "stop").code, 0);
+}
+
+#[test]
+fn a_device_index_already_in_use_fails_start_and_a_second_index_works() {
+    let lab = Lab::new("idx", 0.3, 0.3);
+    let first = lab.env(0);
+    lab.ok(0, &first, "start");
+    let second = Env::pacemaker("eni2", lab.states[0].path())
+        .var("OCF_RESKEY_CRM_meta_timeout", "30000")
+        .param("eni_id", &lab.eni_second);
+    let second = lab
+        .params()
+        .into_iter()
+        .filter(|(k, _)| k != "eni_id")
+        .fold(second, |e, (k, v)| e.param(&k, &v));
+    let r = lab.run(0, &second, "start");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.reason().unwrap().contains("device index"), "{}", r.stderr);
+    lab.ok(0, &second, "stop");
+    let second = second.param("device_index", "2");
+    lab.ok(0, &second, "start");
+    lab.ok(0, &second, "monitor");
+    lab.ok(0, &second, "stop");
+    lab.ok(0, &first, "monitor");
+    lab.ok(0, &first, "stop");
 }

@@ -4,8 +4,8 @@
     ec2sim.py --moto http://127.0.0.1:PORT --ns NS_A --ns NS_B [--attach-secs 1] [--detach-secs 1]
 
 * Seeds moto (boto3, from the moto install): a VPC, a subnet in us-east-1a, one instance
-  per --ns (in that order), a spare ENI with 10.0.1.100 in the subnet, and an ENI in another
-  AZ. Prints one line `ready key=value ...` on stdout, then serves until killed.
+  per --ns (in that order), spare ENIs with 10.0.1.100 and 10.0.1.101 in the subnet, and an ENI
+  in another AZ. Prints one line `ready key=value ...` on stdout, then serves until killed.
 * In every instance namespace, on that namespace's own loopback:
   - 127.0.0.1:5000  EC2 API, forwarded to moto (which runs on the host's loopback), with
     what moto lacks: `attaching` / `detaching` states lasting --attach-secs / --detach-secs,
@@ -415,10 +415,12 @@ def seed(moto, namespaces):
         r = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=sub)
         insts.append(r["Instances"][0]["InstanceId"])
     eni = ec2.create_network_interface(SubnetId=sub, PrivateIpAddress="10.0.1.100")["NetworkInterface"]
+    second = ec2.create_network_interface(SubnetId=sub, PrivateIpAddress="10.0.1.101")["NetworkInterface"]
     other = ec2.create_network_interface(SubnetId=sub_b, PrivateIpAddress="10.0.2.100")["NetworkInterface"]
     return {
         "vpc": vpc, "subnet": sub, "instances": insts,
         "eni": eni["NetworkInterfaceId"], "mac": eni["MacAddress"], "ip": "10.0.1.100",
+        "eni_second": second["NetworkInterfaceId"],
         "eni_other_az": other["NetworkInterfaceId"],
     }
 
