@@ -156,3 +156,27 @@ fn a_reused_pid_is_not_ours() {
     daemon::terminate(&impostor, &Deadline::after(Duration::from_secs(1))).unwrap();
     assert!(me.is_alive());
 }
+
+#[test]
+fn silence_stops_then_kills_even_a_helper_that_ignores_sigterm_without_waiting_for_it() {
+    let marker = format!("rustha-test sleeper {}", instance("silence"));
+    let id = daemon::spawn(
+        &sleeper(&marker, &["--ignore-term"]),
+        &Deadline::after(Duration::from_secs(10)),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    daemon::silence(&id, &Deadline::after(Duration::from_secs(10))).unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "silence waited {:?}: it must not sit out a SIGTERM grace period",
+        t0.elapsed()
+    );
+    // SIGKILLed while stopped: gone shortly, on its own.
+    let gone = Deadline::after(Duration::from_secs(5))
+        .poll(Duration::from_millis(10), || (!id.is_alive()).then_some(()));
+    assert!(gone.is_some(), "pid {} still alive", id.pid);
+    // A pid that is no longer ours is left alone.
+    assert!(daemon::silence(&id, &Deadline::after(Duration::from_secs(1))).is_ok());
+    kill(id.pid);
+}
