@@ -155,13 +155,23 @@ impl Visit for Message {
     }
 }
 
+/// Our own events at the configured level; libraries' (HTTP, TLS, cloud SDKs) only from
+/// WARN up, even with HA_debug: their debug output is noise in the cluster log, and may
+/// carry request details that do not belong there.
+fn admits(max: Level, meta: &Metadata<'_>) -> bool {
+    let ours = ["rustha", "ocf"]
+        .iter()
+        .any(|c| meta.target() == *c || meta.target().starts_with(&format!("{c}::")));
+    *meta.level() <= max && (ours || *meta.level() <= Level::WARN)
+}
+
 impl<S: Subscriber> Layer<S> for OcfLayer {
     fn enabled(&self, meta: &Metadata<'_>, _: Context<'_, S>) -> bool {
-        *meta.level() <= self.max
+        admits(self.max, meta)
     }
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
         let meta = event.metadata();
-        if *meta.level() > self.max {
+        if !admits(self.max, meta) {
             return;
         }
         let mut m = Message(String::new());
