@@ -87,7 +87,7 @@ fn throttling_and_server_errors_are_retried_within_the_deadline() {
 
 #[test]
 fn an_exhausted_deadline_is_a_clear_error_and_stop_cleans_up() {
-    let lab = Lab::new("dl", 20.0, 0.5);
+    let lab = Lab::new("dl", 8.0, 0.5);
     let short = lab.env(0).var("OCF_RESKEY_CRM_meta_timeout", "4000");
     let t0 = Instant::now();
     let r = lab.run(0, &short, "start");
@@ -97,8 +97,7 @@ fn an_exhausted_deadline_is_a_clear_error_and_stop_cleans_up() {
         t0.elapsed() < Duration::from_secs(4),
         "start kept to its 4 s"
     );
-    // The attach is still in flight; stop (with time) must leave it detached from A.
-    lab.ctl("attach_secs=0.5");
+    // The attach is still in flight; stop (with time) lets it finish, then detaches.
     let r = lab.run(0, &lab.env(0), "stop");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!lab.here(0).0, "nothing left attached to A");

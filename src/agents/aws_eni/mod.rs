@@ -732,6 +732,19 @@ impl Agent for AwsEni {
                 tracing::info!("{} is attached to {inst}, not here: left alone", p.eni_id);
                 return Ok(());
             }
+            // An attach still in flight (a start that timed out) cannot be detached yet
+            // on EC2: let it finish first.
+            let (att, status) = if status == "attaching" {
+                let e = api.wait_for(&c, d, &p.eni_id, "attach in flight", |e| {
+                    e.attachment.as_ref().is_none_or(|a| a.2 != "attaching")
+                })?;
+                match e.attachment {
+                    Some(a) if a.0 == inst => (a.1, a.2),
+                    _ => return Ok(()),
+                }
+            } else {
+                (att, status)
+            };
             if status != "detaching" {
                 tracing::info!("detaching {} from {inst}", p.eni_id);
                 let r = api.rt.block_on(within(
