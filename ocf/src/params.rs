@@ -299,6 +299,16 @@ macro_rules! choice {
     };
 }
 
+/// Parse `P` from `name=value` pairs, as if they were `OCF_RESKEY_<name>` variables (for
+/// agents' unit tests and tools).
+pub fn from_pairs<P: ParamSet>(pairs: &[(&str, &str)]) -> Result<P, OcfError> {
+    P::from_env(&OcfEnv::from_pairs(
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+    ))
+}
+
 /// Parse `P` leniently, for a stop or monitor whose full parameter set does not parse:
 /// each broken *optional* parameter falls back to its default (as if unset). `None` when
 /// a required parameter is missing or broken. Agents whose stop needs more than the

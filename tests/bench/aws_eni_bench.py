@@ -17,7 +17,6 @@ import argparse
 import ctypes
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -25,18 +24,12 @@ import tempfile
 import time
 import urllib.request
 
+import agentrun
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIM = os.path.join(HERE, "..", "aws", "ec2sim.py")
 libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
-
-
-def forks():
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith("processes "):
-                return int(line.split()[1])
-    return 0
 
 
 def setns(ns):
@@ -53,24 +46,10 @@ def run(agent, action, env, ns):
     home = os.open("/proc/self/ns/net", os.O_RDONLY)
     setns(ns)
     try:
-        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        f0 = forks()
-        t0 = time.perf_counter()
-        with tempfile.TemporaryFile() as err:
-            p = subprocess.run([agent, action], env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=err)
-            wall = time.perf_counter() - t0
-            err.seek(0)
-            text = err.read().decode(errors="replace")
-        f1 = forks()
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return agentrun.run(agent, action, env, what=f"{action} in {ns}")
     finally:
         libc.setns(home, CLONE_NEWNET)
         os.close(home)
-    if p.returncode != 0:
-        sys.exit(f"{action} in {ns} -> {p.returncode}: {text}")
-    return {"wall": wall, "cpu": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
-            "forks": f1 - f0 - 1}
 
 
 def calls(ctl):

@@ -21,43 +21,16 @@ minimum over runs is reported beside the median.
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+from agentrun import run
+
 UPSTREAM = "/usr/lib/ocf/resource.d/heartbeat/IPaddr2"
 VIP = "192.0.2.10"
-
-
-def forks():
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith("processes "):
-                return int(line.split()[1])
-    return 0
-
-
-def run(agent, action, env):
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    f0 = forks()
-    t0 = time.perf_counter()
-    # stderr goes to a file, not a pipe: a pipe would make us wait for EOF, i.e. for a
-    # background ARP sender that inherited it, and charge its lifetime to start.
-    with tempfile.TemporaryFile() as errf:
-        p = subprocess.run([agent, action], env=env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=errf)
-        wall = time.perf_counter() - t0
-        errf.seek(0)
-        err = errf.read()
-    f1 = forks()
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    if p.returncode != 0:
-        sys.exit(f"{agent} {action} -> {p.returncode}: {err.decode(errors='replace')}")
-    return {"wall": wall, "cpu": cpu, "forks": f1 - f0 - 1}
 
 
 def sh(*args):

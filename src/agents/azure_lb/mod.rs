@@ -245,13 +245,9 @@ impl Agent for AzureLb {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ocf::ParamSet;
 
     fn params(vars: &[(&str, &str)]) -> Result<AzureLbParams, OcfError> {
-        AzureLbParams::from_env(&ocf::OcfEnv::from_pairs(
-            vars.iter()
-                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
-        ))
+        ocf::params::from_pairs(vars)
     }
 
     #[test]

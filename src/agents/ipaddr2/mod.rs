@@ -370,16 +370,7 @@ fn announce_for(p: &IpAddr2Params, link: &Link, ip: IpAddr, count: u32) -> Annou
         .send_arp_opts
         .as_deref()
         .is_some_and(|o| o.split_whitespace().any(|w| w == "-A" || w == "-UA"));
-    Announce {
-        ifindex: link.index,
-        ip,
-        hw: link.hw_addr.clone(),
-        hw_broadcast: link.hw_broadcast.clone(),
-        link_type: link.link_type,
-        count,
-        interval_ms: p.arp_interval,
-        reply,
-    }
+    announce_for_link(link, ip, count, p.arp_interval, reply)
 }
 
 fn no_announce(link: &Link) -> bool {
@@ -931,10 +922,7 @@ impl Agent for IpAddr2 {
         }
         if refresh > 0 && ip.is_ipv4() && !no_announce(&link) {
             let interval = p.map_or(200, |p| p.arp_interval);
-            let a = Announce {
-                interval_ms: interval,
-                ..announce_for_link(&link, ip, refresh)
-            };
+            let a = announce_for_link(&link, ip, refresh, interval, false);
             match announce::Sender::open(&a) {
                 Ok(s) => {
                     let n = s.send_all(&a, &d.portion(1, 2));
@@ -947,7 +935,13 @@ impl Agent for IpAddr2 {
     }
 }
 
-fn announce_for_link(link: &Link, ip: IpAddr, count: u32) -> Announce {
+fn announce_for_link(
+    link: &Link,
+    ip: IpAddr,
+    count: u32,
+    interval_ms: u32,
+    reply: bool,
+) -> Announce {
     Announce {
         ifindex: link.index,
         ip,
@@ -955,21 +949,17 @@ fn announce_for_link(link: &Link, ip: IpAddr, count: u32) -> Announce {
         hw_broadcast: link.hw_broadcast.clone(),
         link_type: link.link_type,
         count,
-        interval_ms: 200,
-        reply: false,
+        interval_ms,
+        reply,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ocf::ParamSet;
 
     fn params(vars: &[(&str, &str)]) -> Result<IpAddr2Params, OcfError> {
-        IpAddr2Params::from_env(&ocf::OcfEnv::from_pairs(
-            vars.iter()
-                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
-        ))
+        ocf::params::from_pairs(vars)
     }
 
     #[test]
