@@ -371,7 +371,6 @@ struct Held {
     mac: Vec<u8>,
     ip: IpAddr,
     prefix: u8,
-    configured: bool,
 }
 
 impl Held {
@@ -380,7 +379,6 @@ impl Held {
             mac: mac_bytes(r.get("mac")?)?,
             ip: r.parsed("ip")?,
             prefix: r.parsed("prefix")?,
-            configured: r.get("configured") == Some("1"),
         })
     }
 }
@@ -831,7 +829,6 @@ impl Agent for AwsEni {
             tracing::info!("{}/{} is not on {}", h.ip, h.prefix, link.name);
             return Ok(Status::NotRunning);
         }
-        let _ = h.configured;
         if ctx.check_level() >= 10 {
             if let Some(p) = p {
                 let api = Api::new(p, d)?;
