@@ -163,11 +163,6 @@ struct Wire {
     obs: String,
 }
 
-fn ip(args: &[&str]) {
-    let st = Command::new("ip").args(args).status().unwrap();
-    assert!(st.success(), "ip {}", args.join(" "));
-}
-
 impl Wire {
     fn new(c: &Cluster) -> Wire {
         let w = Wire {
@@ -206,33 +201,13 @@ impl Wire {
         w
     }
     fn ping(&self, addr: &str) -> bool {
-        Command::new("ip")
-            .args([
-                "netns", "exec", &self.obs, "ping", "-c", "1", "-W", "1", addr,
-            ])
-            .output()
-            .unwrap()
-            .status
-            .success()
+        ping_from(&self.obs, addr)
     }
 }
 
 impl Drop for Wire {
     fn drop(&mut self) {
-        if let Ok(o) = Command::new("ip")
-            .args(["netns", "pids", &self.obs])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .filter_map(|p| p.parse().ok())
-            {
-                kill(pid);
-            }
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.obs])
-            .status();
+        remove_netns(&self.obs);
     }
 }
 

@@ -251,15 +251,7 @@ impl Drop for Lab {
                 let _ = Command::new("ip").args(["netns", "del", n]).status();
                 continue;
             }
-            if let Ok(o) = Command::new("ip").args(["netns", "pids", n]).output() {
-                for pid in String::from_utf8_lossy(&o.stdout)
-                    .split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                {
-                    kill(pid);
-                }
-            }
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
+            remove_netns(n);
         }
     }
 }

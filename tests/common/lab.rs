@@ -7,7 +7,7 @@
 //! Dropping the lab SIGKILLs whatever still runs inside its namespaces (by PID, from
 //! `ip netns pids`) and deletes them.
 
-use super::Run;
+use super::{ip, Run};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,17 +24,6 @@ pub const OBS_V6: &str = "2001:db8::2";
 pub struct Lab {
     pub node: String,
     pub obs: String,
-}
-
-fn ip(args: &[&str]) -> String {
-    let o = Command::new("ip").args(args).output().expect("ip");
-    assert!(
-        o.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 impl Lab {
@@ -142,15 +131,7 @@ impl Lab {
 
     /// ping from the observer (one packet, one second).
     pub fn ping_from_observer(&self, addr: &str) -> bool {
-        Command::new("ip")
-            .args([
-                "netns", "exec", &self.obs, "ping", "-c", "1", "-W", "1", addr,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
+        super::ping_from(&self.obs, addr)
     }
 
     /// Start capturing frames of `ethertype` arriving on the observer's `obs0` for `dur`.
@@ -234,15 +215,7 @@ impl Capture {
 impl Drop for Lab {
     fn drop(&mut self) {
         for ns in [&self.node, &self.obs] {
-            if let Ok(o) = Command::new("ip").args(["netns", "pids", ns]).output() {
-                for pid in String::from_utf8_lossy(&o.stdout)
-                    .split_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok())
-                {
-                    super::kill(pid);
-                }
-            }
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            super::remove_netns(ns);
         }
     }
 }

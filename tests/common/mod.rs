@@ -253,3 +253,40 @@ pub fn fixture(agent: &str) -> Fixture {
         },
     }
 }
+
+/// `ip ARGS`, asserting success; its stdout.
+pub fn ip(args: &[&str]) -> String {
+    let o = Command::new("ip").args(args).output().expect("ip");
+    assert!(
+        o.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// One ping (one second) from inside the named namespace.
+pub fn ping_from(ns: &str, addr: &str) -> bool {
+    Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-c", "1", "-W", "1", addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Remove a namespace a test created: SIGKILL what still runs in it (by PID, from
+/// `ip netns pids`), then delete it.
+pub fn remove_netns(ns: &str) {
+    if let Ok(o) = Command::new("ip").args(["netns", "pids", ns]).output() {
+        for pid in String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            kill(pid);
+        }
+    }
+    let _ = Command::new("ip").args(["netns", "del", ns]).status();
+}
