@@ -6,4 +6,5 @@ pub mod dispatch;
 pub mod netlink;
 pub mod procfs;
 pub mod registry;
+pub mod service;
 pub mod state;

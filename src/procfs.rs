@@ -12,6 +12,10 @@ use std::path::PathBuf;
 pub struct Stat {
     /// `R`, `S`, `D`, `Z`, `X`, ...
     pub state: char,
+    /// Field 4: the parent's pid.
+    pub ppid: i32,
+    /// Field 6: the session id (the pid of the session's leader).
+    pub session: i32,
     /// Field 22: start time in clock ticks after boot.
     pub start_time: u64,
 }
@@ -21,9 +25,16 @@ pub fn parse_stat(line: &str) -> Option<Stat> {
     let rest = &line[line.rfind(')')? + 1..];
     let mut f = rest.split_ascii_whitespace();
     let state = f.next()?.chars().next()?;
-    // After the state come fields 4..; start time is field 22, i.e. 19 further on.
-    let start_time = f.nth(18)?.parse().ok()?;
-    Some(Stat { state, start_time })
+    let ppid = f.next()?.parse().ok()?;
+    let session = f.nth(1)?.parse().ok()?;
+    // Field 6 was the session; start time is field 22, i.e. 16 further on.
+    let start_time = f.nth(15)?.parse().ok()?;
+    Some(Stat {
+        state,
+        ppid,
+        session,
+        start_time,
+    })
 }
 
 pub fn stat(pid: i32) -> Option<Stat> {
@@ -239,6 +250,8 @@ mod tests {
             parse_stat(line),
             Some(Stat {
                 state: 'Z',
+                ppid: 1,
+                session: 4242,
                 start_time: 987654
             })
         );

@@ -4,3 +4,6 @@
 pub mod aws_eni;
 pub mod azure_lb;
 pub mod ipaddr2;
+pub mod lighttpd;
+pub mod mysql;
+pub mod nginx;

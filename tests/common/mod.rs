@@ -5,6 +5,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod lab;
+pub mod services;
 
 use rustha::procfs;
 use std::collections::BTreeMap;
@@ -245,6 +246,13 @@ pub fn fixture(agent: &str) -> Fixture {
             Fixture {
                 params: lab.params(),
                 _guard: Some(Box::new(lab)),
+            }
+        }
+        "nginx" | "lighttpd" | "mysql" => {
+            let site = services::site(agent, "fx").expect("a service site");
+            Fixture {
+                params: site.params.clone(),
+                _guard: Some(Box::new(site)),
             }
         }
         _ => Fixture {

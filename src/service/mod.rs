@@ -1,0 +1,574 @@
+//! The generic service core. nginx, lighttpd and mysql are thin [`Service`]s on it; the
+//! core owns the lifecycle:
+//!
+//! - **start**: the server's own configuration test (broken -> 6 with the tool's
+//!   message), then the server in the foreground as the leader of a session of its own
+//!   (recorded *before* the wait, so a stop after a start timeout finds it), then a wait,
+//!   bounded by the deadline, until it really serves: leader alive, a listening socket on
+//!   the port held by one of its processes, and a real request answered.
+//! - **monitor**: depth 0 = the recorded leader (pid + start time, zombies are dead); a
+//!   dead leader with processes of its session left (orphaned workers holding the port)
+//!   is a failure, not "stopped"; depth 10 = a real request; depth 20 = a content check.
+//! - **stop**: the server's graceful signal(s), each given a share of the deadline, then
+//!   SIGKILL to every process of the session (a SIGSTOPped worker included); 0 only when
+//!   none is left; then the pidfile and socket leftovers are removed.
+//! - **reload**: configuration test first; the server keeps running on its old
+//!   configuration when the test fails.
+//!
+//! A server running without a record (started by hand or by an init script) is found
+//! through its pidfile: a probe reports it running, and stop stops it.
+
+pub mod group;
+pub mod http;
+
+use crate::daemon::Identity;
+use crate::procfs;
+use crate::state::{Record, StateFile};
+use group::{Group, StopStep};
+use nix::sys::signal::Signal;
+use ocf::params::ParamSet;
+use ocf::{Action, Agent, AgentInfo, Ctx, Deadline, OcfError, Status};
+use std::ffi::OsString;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+
+/// Record keys the core reads from a plan.
+pub mod key {
+    /// The server's own pidfile (its main process).
+    pub const PIDFILE: &str = "pidfile";
+    /// The TCP port it must listen on (absent: no TCP check).
+    pub const PORT: &str = "port";
+    /// A unix socket it creates (removed after a stop).
+    pub const SOCKET: &str = "socket";
+    /// The server's error log (lines from it explain a failed start).
+    pub const ERROR_LOG: &str = "error_log";
+    /// The binary started.
+    pub const BIN: &str = "bin";
+}
+
+/// One server kind. Everything else is the core's.
+pub trait Service: 'static {
+    type Params: ParamSet + Clone;
+    const INFO: AgentInfo;
+    /// The graceful stop, in order; each step's signal goes to the main process and
+    /// gets `num/den` of the time left. SIGKILL to every process follows.
+    const STOP: &'static [StopStep];
+    /// The signal that makes the server re-read its configuration, if it has one.
+    const RELOAD: Option<Signal>;
+
+    /// Consistency of the parameters beyond their types (-> 6).
+    fn check_params(_p: &Self::Params) -> Result<(), OcfError> {
+        Ok(())
+    }
+    /// The server binary (-> 5 when missing).
+    fn binary(p: &Self::Params) -> Result<PathBuf, OcfError>;
+    /// Test the configuration with the server's own tool (broken -> 6 with its message)
+    /// and derive the plan: the record keys in [`key`] plus the service's own.
+    fn plan(p: &Self::Params, bin: &Path, ctx: &Ctx) -> Result<Record, OcfError>;
+    /// Where a server started without us writes its pid (cheap where possible).
+    fn pidfile(p: &Self::Params, bin: &Path, ctx: &Ctx) -> Option<PathBuf>;
+    /// Directories, ownership, first-time initialisation.
+    fn prepare(_p: &Self::Params, _plan: &Record, _ctx: &Ctx) -> Result<(), OcfError> {
+        Ok(())
+    }
+    /// The server's arguments (it must stay in the foreground).
+    fn args(p: &Self::Params, plan: &Record) -> Result<Vec<OsString>, OcfError>;
+    /// A real request (depth 10, and start's readiness). `Err` is the reason.
+    fn ping(
+        plan: &Record,
+        listening: Option<SocketAddr>,
+        deadline: &Deadline,
+    ) -> Result<(), String>;
+    /// The content check of depth 20. `p` is `None` when the parameters do not parse.
+    fn content(
+        p: Option<&Self::Params>,
+        plan: &Record,
+        listening: Option<SocketAddr>,
+        ctx: &Ctx,
+    ) -> Result<(), OcfError>;
+    /// Whether `exe` is this server (for a pidfile left by a server started without us).
+    fn is_server_exe(bin: &Path, exe: &Path) -> bool {
+        std::fs::canonicalize(bin).ok().as_deref() == Some(exe)
+    }
+}
+
+/// The agent made of a [`Service`]: `Entry::<Svc<Nginx>>` in the registry.
+pub struct Svc<S>(PhantomData<fn() -> S>);
+
+fn console_path(state: &StateFile) -> PathBuf {
+    let mut p = state.path.clone().into_os_string();
+    p.push(".console");
+    PathBuf::from(p)
+}
+
+/// The pid in a pidfile.
+pub fn read_pidfile(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&p| p > 0)
+}
+
+/// The server's main process: the pid in its pidfile when that is one of its
+/// processes (mysqld under mysqld_safe), else the leader.
+fn main_pid(rec: &Record, members: &[i32]) -> Option<i32> {
+    rec.get(key::PIDFILE)
+        .and_then(|p| read_pidfile(Path::new(p)))
+        .filter(|p| members.contains(p))
+}
+
+/// The socket on `port` that one of `members` listens on.
+fn listening(members: &[i32], port: Option<u16>) -> Option<SocketAddr> {
+    let port = port?;
+    members.iter().find_map(|&m| procfs::listening_on(m, port))
+}
+
+/// Remove what a server leaves behind after it was killed: its pidfile (only if it
+/// names a process that no longer runs) and its unix socket.
+fn clean_leftovers(rec: &Record, state: &StateFile) {
+    if let Some(pf) = rec.get(key::PIDFILE).map(PathBuf::from) {
+        let stale = match read_pidfile(&pf) {
+            Some(pid) => procfs::stat(pid).is_none_or(|s| s.state == 'Z'),
+            None => pf.exists(),
+        };
+        if stale && std::fs::remove_file(&pf).is_ok() {
+            tracing::info!("removed stale pidfile {}", pf.display());
+        }
+    }
+    if let Some(sock) = rec.get(key::SOCKET).map(PathBuf::from) {
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::symlink_metadata(&sock).is_ok_and(|m| m.file_type().is_socket())
+            && std::os::unix::net::UnixStream::connect(&sock).is_err()
+            && std::fs::remove_file(&sock).is_ok()
+        {
+            tracing::info!("removed stale socket {}", sock.display());
+        }
+    }
+    let _ = std::fs::remove_file(console_path(state));
+}
+
+/// A server of this kind running without our record: through its pidfile.
+fn foreign<S: Service>(p: &S::Params, ctx: &Ctx) -> Option<(Record, Group)> {
+    let bin = S::binary(p).ok()?;
+    let pf = S::pidfile(p, &bin, ctx)?;
+    let pid = read_pidfile(&pf)?;
+    let exe = procfs::exe(pid)?;
+    if !S::is_server_exe(&bin, &exe) {
+        return None;
+    }
+    let leader = Identity::of(pid).filter(Identity::is_alive)?;
+    let session = procfs::stat(pid).filter(|s| s.session == pid).map(|_| pid);
+    let mut rec = Record::default();
+    rec.set(key::PIDFILE, pf.display())
+        .set(key::BIN, bin.display());
+    Some((rec, Group { leader, session }))
+}
+
+/// Wait (bounded by `deadline`) until the server serves.
+fn wait_ready<S: Service>(
+    rec: &Record,
+    g: &Group,
+    mut child: Option<&mut Child>,
+    state: &StateFile,
+    deadline: &Deadline,
+) -> Result<(), OcfError> {
+    let port: Option<u16> = rec.parsed(key::PORT);
+    let mut last = String::from("not checked yet");
+    let explain = |what: String| {
+        let mut lines = group::tail(&console_path(state), 3);
+        if let Some(log) = rec.get(key::ERROR_LOG) {
+            lines.extend(group::tail(Path::new(log), 3));
+        }
+        if lines.is_empty() {
+            what
+        } else {
+            format!("{what}: {}", lines.join(" | "))
+        }
+    };
+    let ready = deadline.poll(Duration::from_millis(100), || {
+        if let Some(c) = child.as_deref_mut() {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(Err(explain(format!(
+                    "{} exited during start ({st})",
+                    S::INFO.name
+                ))));
+            }
+        }
+        if !g.leader_alive() {
+            return Some(Err(explain(format!(
+                "{} exited during start",
+                S::INFO.name
+            ))));
+        }
+        let members = g.members();
+        let addr = listening(&members, port);
+        if port.is_some() && addr.is_none() {
+            last = format!("nothing of it listens on port {}", port.unwrap_or(0));
+            return None;
+        }
+        match S::ping(rec, addr, &deadline.cap(Duration::from_secs(2))) {
+            Ok(()) => Some(Ok(())),
+            Err(e) => {
+                last = e;
+                None
+            }
+        }
+    });
+    match ready {
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) => Err(OcfError::generic(e)),
+        None => Err(OcfError::generic(explain(format!(
+            "{} was not serving before the start timeout ({last})",
+            S::INFO.name
+        )))),
+    }
+}
+
+/// Kill a group at once (a failed start), reap our child, clean up.
+fn abort_start(g: &Group, child: Option<&mut Child>, rec: &Record, state: &StateFile) {
+    let _ = group::stop(g, None, &[], &Deadline::after(Duration::from_secs(2)));
+    if let Some(c) = child {
+        let _ = c.wait();
+    }
+    clean_leftovers(rec, state);
+    let _ = state.remove();
+}
+
+/// Another process listening on the port the server needs.
+fn port_taken(port: u16) -> Option<String> {
+    let owners = procfs::listening_owners(port);
+    (!owners.is_empty()).then(|| owners.join(", "))
+}
+
+impl<S: Service> Agent for Svc<S> {
+    type Params = S::Params;
+    const INFO: AgentInfo = S::INFO;
+
+    fn validate(p: &S::Params, ctx: &Ctx) -> Result<(), OcfError> {
+        S::check_params(p)?;
+        if ctx.action == Action::Start || ctx.check_level() >= 10 {
+            let bin = S::binary(p)?;
+            // start tests the configuration itself (once); a deep validate-all does here.
+            if ctx.action != Action::Start {
+                S::plan(p, &bin, ctx)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start(p: &S::Params, ctx: &Ctx) -> Result<(), OcfError> {
+        let state = StateFile::for_ctx(ctx);
+        let bin = S::binary(p)?;
+        if let Some(rec) = state.load()? {
+            if let Some(g) = Group::read_from(&rec) {
+                if g.leader_alive() {
+                    tracing::info!("already running (pid {}); checking it serves", g.leader.pid);
+                    return wait_ready::<S>(&rec, &g, None, &state, &ctx.deadline);
+                }
+                // Leftovers of a dead leader must not hold the port for the new one.
+                group::stop(&g, None, &[], &ctx.deadline)?;
+            }
+            clean_leftovers(&rec, &state);
+            state.remove()?;
+        }
+        let mut plan = S::plan(p, &bin, ctx)?;
+        if let Some((mut rec, g)) = foreign::<S>(p, ctx) {
+            tracing::warn!(
+                "{} already runs without rustha (pid {} from its pidfile); taking it over",
+                S::INFO.name,
+                g.leader.pid
+            );
+            for k in [key::PORT, key::SOCKET, key::ERROR_LOG] {
+                if let Some(v) = plan.get(k) {
+                    rec.set(k, v);
+                }
+            }
+            g.write_to(&mut rec);
+            state.save(&rec)?;
+            return wait_ready::<S>(&rec, &g, None, &state, &ctx.deadline);
+        }
+        if let Some(port) = plan.parsed::<u16>(key::PORT) {
+            if let Some(owner) = port_taken(port) {
+                return Err(OcfError::generic(format!(
+                    "port {port} is already in use by {owner}"
+                )));
+            }
+        }
+        if let Some(pf) = plan.get(key::PIDFILE).map(PathBuf::from) {
+            // A pidfile naming a dead process: the server may refuse to start over it.
+            if read_pidfile(&pf).is_some_and(|pid| procfs::stat(pid).is_none()) {
+                let _ = std::fs::remove_file(&pf);
+            }
+        }
+        S::prepare(p, &plan, ctx)?;
+        let args = S::args(p, &plan)?;
+        let mut child = group::launch(&bin, &args, &[], &console_path(&state))?;
+        let pid = child.id() as i32;
+        plan.set(key::BIN, bin.display());
+        let Some(leader) = Identity::of(pid) else {
+            let st = child.wait().ok();
+            return Err(OcfError::generic(format!(
+                "{} exited at once ({})",
+                S::INFO.name,
+                st.map_or("unknown status".into(), |s| s.to_string())
+            )));
+        };
+        let g = Group {
+            leader,
+            session: Some(pid),
+        };
+        g.write_to(&mut plan);
+        if let Err(e) = state.save(&plan) {
+            abort_start(&g, Some(&mut child), &plan, &state);
+            return Err(e);
+        }
+        if let Err(e) = wait_ready::<S>(&plan, &g, Some(&mut child), &state, &ctx.deadline) {
+            abort_start(&g, Some(&mut child), &plan, &state);
+            return Err(e);
+        }
+        tracing::info!("{} pid {pid} is serving", S::INFO.name);
+        Ok(())
+    }
+
+    fn stop(p: Option<&S::Params>, ctx: &Ctx) -> Result<(), OcfError> {
+        let state = StateFile::for_ctx(ctx);
+        let (rec, g) = match state.load()? {
+            Some(rec) => {
+                let Some(g) = Group::read_from(&rec) else {
+                    // A record without a process: start failed before it launched.
+                    state.remove()?;
+                    return Ok(());
+                };
+                (rec, g)
+            }
+            None => {
+                let lenient = p
+                    .cloned()
+                    .or_else(|| ocf::params::lenient::<S::Params>(&ctx.env));
+                match lenient.and_then(|p| foreign::<S>(&p, ctx)) {
+                    Some(found) => {
+                        tracing::warn!(
+                            "stopping pid {} found through the pidfile (no rustha record)",
+                            found.1.leader.pid
+                        );
+                        found
+                    }
+                    None => return Ok(()),
+                }
+            }
+        };
+        let members = g.members();
+        let main = main_pid(&rec, &members);
+        group::stop(&g, main, S::STOP, &ctx.deadline)?;
+        clean_leftovers(&rec, &state);
+        state.remove()?;
+        tracing::info!("{} stopped", S::INFO.name);
+        Ok(())
+    }
+
+    fn monitor(p: Option<&S::Params>, ctx: &Ctx) -> Result<Status, OcfError> {
+        let state = StateFile::for_ctx(ctx);
+        let Some(rec) = state.load()? else {
+            if let Some((_, g)) = p.and_then(|p| foreign::<S>(p, ctx)) {
+                tracing::warn!(
+                    "{} runs (pid {} from its pidfile) but was not started by rustha",
+                    S::INFO.name,
+                    g.leader.pid
+                );
+                return Ok(Status::Success);
+            }
+            return Ok(Status::NotRunning);
+        };
+        let Some(g) = Group::read_from(&rec) else {
+            return Ok(Status::NotRunning);
+        };
+        if let crate::daemon::Liveness::Dead(why) = g.leader.liveness() {
+            let left = g.members();
+            if !left.is_empty() {
+                return Err(OcfError::generic(format!(
+                    "the main process (pid {}) {why}, but {} of its processes still run (pids {left:?})",
+                    g.leader.pid,
+                    left.len()
+                )));
+            }
+            tracing::info!("{} pid {} {why}", S::INFO.name, g.leader.pid);
+            return Ok(Status::NotRunning);
+        }
+        if ctx.check_level() >= 10 {
+            let port: Option<u16> = rec.parsed(key::PORT);
+            let members = g.members();
+            let addr = listening(&members, port);
+            if let (Some(port), None) = (port, addr) {
+                return Err(OcfError::generic(format!(
+                    "{} runs (pid {}) but nothing of it listens on port {port}",
+                    S::INFO.name,
+                    g.leader.pid
+                )));
+            }
+            S::ping(&rec, addr, &ctx.deadline).map_err(OcfError::generic)?;
+            if ctx.check_level() >= 20 {
+                S::content(p, &rec, addr, ctx)?;
+            }
+        }
+        Ok(Status::Success)
+    }
+
+    fn reload(p: &S::Params, ctx: &Ctx) -> Result<(), OcfError> {
+        let Some(sig) = S::RELOAD else {
+            return Err(OcfError::unimplemented("reload is not supported"));
+        };
+        let state = StateFile::for_ctx(ctx);
+        let running = state
+            .load()?
+            .and_then(|r| Some((Group::read_from(&r)?, r)))
+            .filter(|(g, _)| g.leader_alive());
+        let Some((g, rec)) = running else {
+            return Err(OcfError::generic(
+                "not running: reload does not start the server",
+            ));
+        };
+        let bin = S::binary(p)?;
+        let mut plan = S::plan(p, &bin, ctx).map_err(|e| {
+            OcfError::generic(format!(
+                "configuration test failed; the server keeps running on its current configuration: {}",
+                e.reason
+            ))
+        })?;
+        let members = g.members();
+        let main = main_pid(&rec, &members).unwrap_or(g.leader.pid);
+        tracing::info!("sending {} to pid {main}", sig.as_str());
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(main), sig)
+            .map_err(|e| OcfError::generic(format!("cannot signal pid {main}: {e}")))?;
+        plan.set(key::BIN, bin.display());
+        g.write_to(&mut plan);
+        state.save(&plan)?;
+        wait_ready::<S>(&plan, &g, None, &state, &ctx.deadline)
+    }
+}
+
+/// Check an HTTP answer: 2xx, and the body matches `regex` when given.
+pub fn http_check(
+    url: &http::Url,
+    regex: Option<&regex_lite::Regex>,
+    listening: Option<SocketAddr>,
+    deadline: &Deadline,
+) -> Result<(), String> {
+    let (addr, host) = url.target(listening)?;
+    let r = http::get(addr, &host, &url.path, deadline)?;
+    if !(200..300).contains(&r.status) {
+        return Err(format!("GET {} answered HTTP {}", url.path, r.status));
+    }
+    if let Some(re) = regex {
+        if !re.is_match(&r.body) {
+            return Err(format!(
+                "GET {} answered HTTP {} but the page does not match /{}/",
+                url.path,
+                r.status,
+                re.as_str()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A case-insensitive regex from a parameter (upstream greps with `-Ei`).
+pub fn regex_param(name: &str, raw: &str) -> Result<regex_lite::Regex, OcfError> {
+    regex_lite::RegexBuilder::new(raw)
+        .case_insensitive(true)
+        .build()
+        .map_err(|e| OcfError::invalid_param(name, format!("bad regular expression: {e}")))
+}
+
+/// A binary from a parameter, else the first of `candidates` that exists.
+pub fn find_binary(
+    param: Option<&str>,
+    name: &str,
+    candidates: &[&str],
+) -> Result<PathBuf, OcfError> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    match param {
+        Some(b) if !b.is_empty() => {
+            let p = if b.contains('/') {
+                PathBuf::from(b)
+            } else {
+                group::SERVER_PATH
+                    .split(':')
+                    .map(|d| Path::new(d).join(b))
+                    .find(|p| executable(p))
+                    .unwrap_or_else(|| PathBuf::from(b))
+            };
+            if executable(&p) {
+                Ok(p)
+            } else {
+                Err(OcfError::not_installed(format!(
+                    "{name} binary {} is not installed (or not executable)",
+                    p.display()
+                )))
+            }
+        }
+        _ => candidates
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| executable(p))
+            .ok_or_else(|| {
+                OcfError::not_installed(format!(
+                    "{name} is not installed (looked for {})",
+                    candidates.join(", ")
+                ))
+            }),
+    }
+}
+
+/// Run a tool to completion within the deadline; its exit status, stdout and stderr.
+pub fn run_tool(
+    bin: &Path,
+    args: &[OsString],
+    deadline: &Deadline,
+) -> Result<(std::process::ExitStatus, String, String), OcfError> {
+    use std::io::Read;
+    let mut child = std::process::Command::new(bin)
+        .args(args)
+        .env_clear()
+        .env("PATH", group::SERVER_PATH)
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| OcfError::generic(format!("cannot run {}: {e}", bin.display())))?;
+    // Drain both pipes on threads so a chatty tool cannot block on a full pipe.
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let t_out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let status = deadline.poll(Duration::from_millis(20), || {
+        child.try_wait().ok().flatten()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(OcfError::generic(format!(
+            "{} did not finish before the timeout",
+            bin.display()
+        )));
+    };
+    let out = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
+    let err = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
+    Ok((status, out, err))
+}
