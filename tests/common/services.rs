@@ -109,9 +109,20 @@ pub fn mysql_site(tag: &str) -> Site {
     require_tool("mariadbd");
     let dir = site_dir(tag);
     let d = dir.path();
+    // A tmpdir of its own: a starting server deletes every `#sql*` file in its tmpdir,
+    // including the temporary tables of another instance bootstrapping meanwhile.
+    let tmp = d.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mysql = nix::unistd::User::from_name("mysql")
+        .unwrap()
+        .expect("user mysql");
+    nix::unistd::chown(&tmp, Some(mysql.uid), Some(mysql.gid)).unwrap();
     std::fs::write(
         d.join("my.cnf"),
-        "[mysqld]\nskip-networking\ninnodb_buffer_pool_size=16M\n",
+        format!(
+            "[mysqld]\nskip-networking\ninnodb_buffer_pool_size=16M\ntmpdir={}\n",
+            tmp.display()
+        ),
     )
     .unwrap();
     let p = |k: &str, v: PathBuf| (k.to_string(), v.display().to_string());
