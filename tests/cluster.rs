@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::services;
 use common::*;
 use ocf::Deadline;
 use std::path::PathBuf;
@@ -277,5 +278,186 @@ fn pacemaker_runs_a_vip_and_azure_lb_group_and_recovers_the_vip() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     c.wait("the VIP removed", 60, || !has_vip());
     assert!(!w.ping("192.0.2.10"), "the VIP still answers after delete");
+    drop(w);
+}
+
+/// `name=value` words for `pcs resource create` from a site's parameters.
+fn pcs_params(site: &services::Site) -> Vec<String> {
+    site.params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect()
+}
+
+/// The pid an agent recorded inside the node.
+fn recorded(c: &Cluster, agent: &str, id: &str) -> Option<i32> {
+    c.exec(&["cat", &format!("/run/rustha/{agent}/{id}")])
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pid=")?.parse().ok())
+}
+
+/// The stacks users run: nginx behind a VIP (bare metal), and mysql with lighttpd on
+/// the same node (Azure). SIGKILL the nginx master (its workers stay and hold the
+/// port) and mysqld; Pacemaker's monitors notice, and the recovery serves again.
+#[test]
+fn pacemaker_runs_nginx_behind_a_vip_and_mysql_with_lighttpd() {
+    require_cluster_tools();
+    require_tool("curl");
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let web = services::nginx_site_listen("cl-ngx", "8080");
+    let www = services::lighttpd_site_port("cl-ltp", 8081);
+    let db = services::mysql_site("cl-db");
+    let c = Cluster::up("svc");
+    let w = Wire::new(&c);
+    let create = |args: Vec<String>| {
+        let mut a = vec!["pcs".to_string(), "resource".into(), "create".into()];
+        a.extend(args);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let r = c.exec(&a);
+        assert_eq!(r.code, 0, "{a:?}: {}{}", r.stdout, r.stderr);
+    };
+    let words = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    create(words(&[
+        "vip",
+        "ocf:rustha:IPaddr2",
+        "ip=192.0.2.10",
+        "cidr_netmask=24",
+        "--group",
+        "web",
+    ]));
+    let mut a = words(&["ngx", "ocf:rustha:nginx"]);
+    a.extend(pcs_params(&web));
+    a.extend(words(&["op", "monitor", "interval=2s", "--group", "web"]));
+    create(a);
+    let mut a = words(&["db", "ocf:rustha:mysql"]);
+    a.extend(pcs_params(&db));
+    a.extend(words(&[
+        "op",
+        "monitor",
+        "interval=2s",
+        "op",
+        "start",
+        "timeout=120s",
+    ]));
+    create(a);
+    let mut a = words(&["www", "ocf:rustha:lighttpd"]);
+    a.extend(pcs_params(&www));
+    a.extend(words(&["op", "monitor", "interval=2s"]));
+    create(a);
+    for args in [
+        &[
+            "pcs",
+            "constraint",
+            "colocation",
+            "add",
+            "www",
+            "with",
+            "db",
+            "INFINITY",
+        ][..],
+        &["pcs", "constraint", "order", "db", "then", "www"][..],
+    ] {
+        let r = c.exec(args);
+        assert_eq!(r.code, 0, "{args:?}: {}{}", r.stdout, r.stderr);
+    }
+    c.wait("all four Started", 120, || {
+        ["vip", "ngx", "db", "www"].iter().all(|id| c.started(id))
+    });
+    let get = |url: &str| {
+        let o = Command::new("ip")
+            .args(["netns", "exec", &w.obs, "curl", "-s", "-m", "2", url])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(
+        get("http://192.0.2.10:8080/"),
+        services::PAGE,
+        "nginx through the VIP"
+    );
+    let in_node = |url: &str| c.exec(&["curl", "-s", "-m", "2", url]).stdout;
+    assert_eq!(
+        in_node("http://127.0.0.1:8081/"),
+        services::PAGE,
+        "lighttpd"
+    );
+    let sock = db.path("run/mysqld.sock");
+    let select1 = || {
+        c.exec(&[
+            "mariadb",
+            "--no-defaults",
+            &format!("--socket={}", sock.display()),
+            "-u",
+            "root",
+            "-N",
+            "-e",
+            "SELECT 1",
+        ])
+        .stdout
+        .trim()
+            == "1"
+    };
+    assert!(select1(), "mysql answers");
+
+    // nginx's master SIGKILLed: its workers keep the port; monitor says 1; recovery.
+    let master = recorded(&c, "nginx", "ngx").expect("nginx record");
+    let r = c.exec(&["kill", "-KILL", &master.to_string()]);
+    assert_eq!(r.code, 0);
+    c.wait("nginx recovered", 60, || {
+        c.crm_mon().contains("ngx_monitor_2000")
+            && c.started("ngx")
+            && recorded(&c, "nginx", "ngx").is_some_and(|p| p != master)
+    });
+    assert_eq!(
+        get("http://192.0.2.10:8080/"),
+        services::PAGE,
+        "served after recovery"
+    );
+
+    // mysqld SIGKILLed: monitor says 7; db restarts, and www (ordered after it) too.
+    let mysqld = recorded(&c, "mysql", "db").expect("mysql record");
+    let ltp = recorded(&c, "lighttpd", "www").expect("lighttpd record");
+    assert_eq!(c.exec(&["kill", "-KILL", &mysqld.to_string()]).code, 0);
+    c.wait("mysql and lighttpd recovered", 120, || {
+        c.crm_mon().contains("db_monitor_2000")
+            && c.started("db")
+            && c.started("www")
+            && recorded(&c, "mysql", "db").is_some_and(|p| p != mysqld)
+            && recorded(&c, "lighttpd", "www").is_some_and(|p| p != ltp)
+    });
+    assert!(select1(), "mysql answers after recovery");
+    assert_eq!(in_node("http://127.0.0.1:8081/"), services::PAGE);
+
+    for id in ["www", "db", "ngx", "vip"] {
+        let r = c.exec(&["pcs", "resource", "delete", id]);
+        assert_eq!(r.code, 0, "delete {id}: {}{}", r.stdout, r.stderr);
+    }
+    c.wait("everything stopped", 120, || {
+        let pids = Command::new("ip")
+            .args(["netns", "pids", &c.ns])
+            .output()
+            .unwrap();
+        let servers = String::from_utf8_lossy(&pids.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+            .filter(|&p| {
+                rustha::procfs::exe(p).is_some_and(|e| {
+                    [
+                        "/usr/sbin/nginx",
+                        "/usr/sbin/lighttpd",
+                        "/usr/sbin/mariadbd",
+                    ]
+                    .iter()
+                    .any(|s| e == std::path::Path::new(s))
+                })
+            })
+            .count();
+        servers == 0
+    });
+    assert!(
+        get("http://192.0.2.10:8080/").is_empty(),
+        "nothing answers after delete"
+    );
     drop(w);
 }

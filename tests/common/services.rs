@@ -42,6 +42,11 @@ fn site_dir(tag: &str) -> TempDir {
 }
 
 pub fn nginx_conf(d: &Path, port: u16) -> String {
+    nginx_conf_listen(d, &format!("127.0.0.1:{port}"))
+}
+
+/// As [`nginx_conf`], with any `listen` value (e.g. `8080` for every address).
+pub fn nginx_conf_listen(d: &Path, listen: &str) -> String {
     let d = d.display();
     format!(
         r#"worker_processes 2;
@@ -56,7 +61,7 @@ http {{
     uwsgi_temp_path {d}/tmp/uwsgi;
     scgi_temp_path {d}/tmp/scgi;
     server {{
-        listen 127.0.0.1:{port};
+        listen {listen};
         root {d}/www;
         location /nginx_status {{ stub_status; }}
     }}
@@ -66,11 +71,15 @@ http {{
 }
 
 pub fn nginx_site(tag: &str) -> Site {
+    nginx_site_listen(tag, &format!("127.0.0.1:{HTTP_PORT}"))
+}
+
+pub fn nginx_site_listen(tag: &str, listen: &str) -> Site {
     require_tool("nginx");
     let dir = site_dir(tag);
     std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
     let conf = dir.path().join("nginx.conf");
-    std::fs::write(&conf, nginx_conf(dir.path(), HTTP_PORT)).unwrap();
+    std::fs::write(&conf, nginx_conf_listen(dir.path(), listen)).unwrap();
     Site {
         params: vec![("configfile".into(), conf.display().to_string())],
         dir,
@@ -93,10 +102,14 @@ index-file.names = ( "index.html" )
 }
 
 pub fn lighttpd_site(tag: &str) -> Site {
+    lighttpd_site_port(tag, HTTP_PORT)
+}
+
+pub fn lighttpd_site_port(tag: &str, port: u16) -> Site {
     require_tool("lighttpd");
     let dir = site_dir(tag);
     let conf = dir.path().join("lighttpd.conf");
-    std::fs::write(&conf, lighttpd_conf(dir.path(), HTTP_PORT)).unwrap();
+    std::fs::write(&conf, lighttpd_conf(dir.path(), port)).unwrap();
     Site {
         params: vec![("configfile".into(), conf.display().to_string())],
         dir,
