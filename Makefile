@@ -84,6 +84,9 @@ bench: build
 	ln -sfn $(RELEASE_BIN) $(CARGO_TARGET_DIR)/bench/aws-eni
 	python3 tests/bench/aws_eni_bench.py --rustha $(CARGO_TARGET_DIR)/bench/aws-eni \
 	  --json $(CARGO_TARGET_DIR)/bench-aws-eni.json
+	for a in nginx mysql lighttpd; do ln -sfn $(RELEASE_BIN) $(CARGO_TARGET_DIR)/bench/$$a; done
+	python3 tests/bench/services_bench.py --rustha-dir $(CARGO_TARGET_DIR)/bench \
+	  --json $(CARGO_TARGET_DIR)/bench-services.json
 
 clean:
 	$(CARGO) clean

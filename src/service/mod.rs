@@ -190,7 +190,7 @@ fn wait_ready<S: Service>(
             format!("{what}: {}", lines.join(" | "))
         }
     };
-    let ready = deadline.poll(Duration::from_millis(100), || {
+    let ready = deadline.poll(Duration::from_millis(25), || {
         if let Some(c) = child.as_deref_mut() {
             if let Ok(Some(st)) = c.try_wait() {
                 return Some(Err(explain(format!(
