@@ -28,7 +28,7 @@ DEV_BIN     := $(CARGO_TARGET_DIR)/debug/rustha
 INSTALLED   := $(LIBEXECDIR)/rustha/rustha
 AGENT_DIR   := $(OCF_ROOT)/resource.d/$(PROVIDER)
 
-.PHONY: all build install uninstall test lint meta bench clean
+.PHONY: all build install uninstall test lint meta bench drill clean
 
 all: build
 
@@ -87,6 +87,17 @@ bench: build
 	for a in nginx mysql lighttpd; do ln -sfn $(RELEASE_BIN) $(CARGO_TARGET_DIR)/bench/$$a; done
 	python3 tests/bench/services_bench.py --rustha-dir $(CARGO_TARGET_DIR)/bench \
 	  --json $(CARGO_TARGET_DIR)/bench-services.json
+
+# Failure-injection drills on a real 2-node Pacemaker + Corosync cluster in namespaces,
+# rustha's agents and the heartbeat ones side by side; report in drill-results/<time>/.
+DRILL_NODES     ?= 2
+DRILL_STACK     ?= azure
+DRILL_PROVIDERS ?= rustha,heartbeat
+DRILLS          ?= standby move graceful-stop power-cut kill-link-up responder-kill vip-deleted stop-failure
+drill: build
+	python3 drill/drill.py up --nodes $(DRILL_NODES) --rustha $(RELEASE_BIN)
+	python3 drill/drill.py run --stack $(DRILL_STACK) --providers $(DRILL_PROVIDERS) $(DRILLS); \
+	  rc=$$?; python3 drill/drill.py down; exit $$rc
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,1097 @@
+#!/usr/bin/env python3
+"""rustha drills: break a real Pacemaker + Corosync cluster on one machine and watch it.
+
+    drill.py up [--nodes N] [--no-fencing] [--rustha BIN]
+    drill.py run [--stack S] [--providers rustha,heartbeat] [--out DIR] [DRILL ...]
+    drill.py down
+    drill.py node I start|stop|kill|poweroff|poweron|CMD...
+    drill.py status
+
+The lab: N nodes (2 by default, 3 supported), each in its own network, mount and UTS
+namespaces with private Pacemaker/Corosync state, joined by a bridge on TEST-NET-1
+(192.0.2.0/24: node I = .1I, the client = .100, the VIP = .50); a client namespace that
+probes the VIP every 0.1 s (ICMP, ARP, TCP connect to the azure-lb port, HTTP GET); a
+real fence device (drill/fence_rustha_drill: power cut = every process of the node
+killed, its addresses flushed, its link down); fencing on by default. Nothing leaves the
+machine: every address lives inside namespaces this tool creates and deletes.
+
+Stacks: azure (IPaddr2 + azure-lb), web (IPaddr2 + nginx), db (IPaddr2 + mysql +
+lighttpd), classroom (a bare IPaddr2). Drills: standby, move, graceful-stop, power-cut,
+kill-link-up, service-kill, vip-deleted, responder-kill, stop-failure. Each yields the
+outage gap, lost probes, time to detection, fence time, start time, and a duplicate
+address check (ARP replies from two MACs); `run` writes report.md, one SVG timeline per
+drill and results.json to a results folder.
+
+Needs root and the Debian packages pacemaker, corosync, pcs, tini (and nginx, lighttpd,
+mariadb-server for the web and db stacks); `.ci/run` installs them.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LAB = os.environ.get("RUSTHA_DRILL_DIR", "/var/tmp/rustha-drill")
+PFX = os.environ.get("RUSTHA_DRILL_PREFIX", "rdrill")
+SW, CLIENT = f"{PFX}-sw", f"{PFX}-client"
+NET = "192.0.2"
+VIP = f"{NET}.50"
+CLIENT_ADDR = f"{NET}.100"
+LB_PORT = 61000
+FENCE_LINK = "/usr/sbin/fence_rustha_drill"
+TOKEN_MS = int(os.environ.get("RUSTHA_DRILL_TOKEN_MS", "1000"))
+
+
+def node_ns(i):
+    return f"{PFX}-n{i}"
+
+
+def ndir(i):
+    return os.path.join(LAB, f"node{i}")
+
+
+def sh(*cmd, check=True, quiet=False, timeout=None, env=None, capture=True):
+    r = subprocess.run(cmd, capture_output=capture, text=True, timeout=timeout, env=env)
+    if check and r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} -> {r.returncode}: {r.stderr.strip()}")
+    return r
+
+
+def lab_conf():
+    try:
+        with open(os.path.join(LAB, "lab.json")) as f:
+            return json.load(f)
+    except OSError:
+        return None
+
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def holder(i):
+    return read_pid(os.path.join(ndir(i), "holder.pid"))
+
+
+def in_node(i, *cmd, check=False, timeout=60):
+    h = holder(i)
+    if h is None:
+        raise SystemExit(f"node{i} is not up")
+    return sh("nsenter", "-t", str(h), "-m", "-u", "-n", "--", *cmd, check=check, timeout=timeout)
+
+
+def netns_pids(ns):
+    r = sh("ip", "netns", "pids", ns, check=False)
+    return [int(p) for p in r.stdout.split()] if r.returncode == 0 else []
+
+
+def preflight(stack=None):
+    if os.geteuid() != 0:
+        raise SystemExit("drill: needs root (network namespaces, a real Pacemaker cluster)")
+    need = ["corosync", "pacemakerd", "pcs", "crm_mon", "crm_attribute", "tini", "nsenter",
+            "unshare", "ip", "ping"]
+    if stack == "web":
+        need.append("nginx")
+    if stack == "db":
+        need += ["mariadbd", "mariadb-install-db", "lighttpd"]
+    missing = [t for t in need if not shutil.which(t, path="/usr/sbin:/usr/bin:/sbin:/bin")]
+    if missing:
+        raise SystemExit(f"drill: missing {', '.join(missing)}: install the packages with "
+                         f"`.ci/run` (or apt-get install pacemaker corosync pcs tini ...)")
+
+
+# ---------------------------------------------------------------- the lab
+
+def corosync_conf(n):
+    nodes = "\n".join(
+        f"  node {{\n    ring0_addr: {NET}.{10 + i}\n    name: node{i}\n    nodeid: {i}\n  }}"
+        for i in range(1, n + 1))
+    two = "  two_node: 1\n" if n == 2 else ""
+    return f"""totem {{
+  version: 2
+  cluster_name: rustha-drill
+  transport: knet
+  crypto_cipher: none
+  crypto_hash: none
+  token: {TOKEN_MS}
+}}
+nodelist {{
+{nodes}
+}}
+quorum {{
+  provider: corosync_votequorum
+{two}}}
+system {{
+  allow_knet_handle_fallback: yes
+}}
+logging {{
+  to_logfile: yes
+  logfile: /var/log/corosync/corosync.log
+  to_stderr: no
+  to_syslog: no
+  timestamp: hires
+}}
+"""
+
+
+def seed_cib(path, fencing):
+    r = sh("cibadmin", "--empty")
+    props = (
+        '<crm_config><cluster_property_set id="cib-bootstrap-options">'
+        '<nvpair id="o-dc" name="dc-deadtime" value="5s"/>'
+        f'<nvpair id="o-st" name="stonith-enabled" value="{"true" if fencing else "false"}"/>'
+        '</cluster_property_set></crm_config>')
+    xml = r.stdout.replace("<crm_config/>", props)
+    xml = xml.replace("<rsc_defaults/>", "")
+    xml = xml.replace("</configuration>",
+                      '<rsc_defaults><meta_attributes id="rsc-options">'
+                      '<nvpair id="rsc-stick" name="resource-stickiness" value="100"/>'
+                      '</meta_attributes></rsc_defaults></configuration>')
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(xml)
+    shutil.chown(os.path.dirname(path), "hacluster", "haclient")
+    shutil.chown(path, "hacluster", "haclient")
+    os.chmod(path, 0o600)
+
+
+MOUNTS = [("lib-pacemaker", "/var/lib/pacemaker"), ("lib-corosync", "/var/lib/corosync"),
+          ("log-pacemaker", "/var/log/pacemaker"), ("log-corosync", "/var/log/corosync"),
+          ("etc-corosync", "/etc/corosync"), ("run-crm", "/run/crm"),
+          ("run-ra", "/run/resource-agents"), ("run-rustha", "/run/rustha")]
+
+
+def node_init(i):
+    """Runs in the node's new namespaces: private mounts, then hold them."""
+    sh("hostname", f"node{i}")
+    sh("mount", "-t", "tmpfs", "tmpfs", "/dev/shm")
+    # A /run of its own, as every machine has (corosync's lock file, sockets, pidfiles).
+    sh("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run")
+    os.makedirs("/run/lock", exist_ok=True)
+    for src, dst in MOUNTS:
+        os.makedirs(dst, exist_ok=True)
+        sh("mount", "--bind", os.path.join(ndir(i), src), dst)
+    sh("mount", "--bind", os.path.join(LAB, "hosts"), "/etc/hosts")
+    agents = os.path.join(LAB, "ocf-rustha")
+    if os.path.isdir(agents):
+        sh("mount", "--bind", agents, "/usr/lib/ocf/resource.d/rustha")
+    with open(os.path.join(ndir(i), "holder.pid"), "w") as f:
+        f.write(str(os.getpid()))
+    os.execvp("sleep", ["sleep", "infinity"])
+
+
+def start_node(i):
+    h = holder(i)
+    d = ndir(i)
+    with open(os.path.join(d, "corosync.out"), "w") as out:
+        p = subprocess.Popen(["nsenter", "-t", str(h), "-m", "-u", "-n", "--", "corosync", "-f",
+                              "-c", "/etc/corosync/corosync.conf"], stdin=subprocess.DEVNULL,
+                             stdout=out, stderr=out, start_new_session=True)
+    with open(os.path.join(d, "corosync.pid"), "w") as f:
+        f.write(str(p.pid))
+    env = dict(os.environ, PCMK_logfile="/var/log/pacemaker/pacemaker.log")
+    with open(os.path.join(d, "pacemakerd.out"), "w") as out:
+        p = subprocess.Popen(["nsenter", "-t", str(h), "-m", "-u", "-n", "--", "tini", "-s", "--",
+                              "pacemakerd"], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                             env=env, start_new_session=True)
+    with open(os.path.join(d, "pacemakerd.pid"), "w") as f:
+        f.write(str(p.pid))
+
+
+def wait_gone(pid, secs):
+    end = time.time() + secs
+    while pid and alive(pid) and time.time() < end:
+        time.sleep(0.05)
+    return not (pid and alive(pid))
+
+
+def stop_node(i):
+    """Graceful: pacemakerd first (it stops the resources), then corosync."""
+    pm = read_pid(os.path.join(ndir(i), "pacemakerd.pid"))
+    if pm:
+        os.kill(pm, signal.SIGTERM)
+        wait_gone(pm, 60)
+    cs = read_pid(os.path.join(ndir(i), "corosync.pid"))
+    if cs:
+        os.kill(cs, signal.SIGTERM)
+        wait_gone(cs, 20)
+
+
+def kill_node_daemons(i):
+    """The stack dies (SIGKILL), the machine and its link stay up."""
+    h = holder(i)
+    for p in netns_pids(node_ns(i)):
+        if p != h:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def fence_agent(action, i):
+    r = subprocess.run([os.path.join(HERE, "fence_rustha_drill")], input=f"action={action}\nplug=node{i}\nlab_dir={LAB}\n",
+                       capture_output=True, text=True)
+    return r.returncode
+
+
+def crm_xml(i):
+    r = in_node(i, "crm_mon", "-1", "--output-as=xml", timeout=20)
+    try:
+        return ET.fromstring(r.stdout) if r.returncode == 0 else None
+    except ET.ParseError:
+        return None
+
+
+def live_nodes():
+    conf = lab_conf() or {"nodes": 0}
+    return [i for i in range(1, conf["nodes"] + 1)
+            if holder(i) and read_pid(os.path.join(ndir(i), "pacemakerd.pid"))]
+
+
+def cluster_view():
+    """crm_mon from the first node that answers."""
+    for i in live_nodes():
+        x = crm_xml(i)
+        if x is not None and x.find("summary/current_dc") is not None:
+            return x
+    return None
+
+
+def online_nodes(x):
+    return {n.get("name") for n in x.iter("node") if n.get("online") == "true"}
+
+
+def placement(x, rid):
+    """The node a started, non-failed primitive runs on, or None."""
+    for r in x.iter("resource"):
+        if r.get("id") == rid and r.get("role") == "Started" and r.get("failed") == "false":
+            n = r.find("node")
+            return n.get("name") if n is not None else None
+    return None
+
+
+def wait_until(what, secs, pred, step=0.2):
+    end = time.time() + secs
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise SystemExit(f"drill: timed out after {secs} s waiting for {what}")
+
+
+def up(n, fencing, rustha):
+    preflight()
+    if n < 1 or n > 3:
+        raise SystemExit("drill: 1 to 3 nodes")
+    down(quiet=True)
+    os.makedirs(LAB)
+    with open(os.path.join(LAB, "lab.json"), "w") as f:
+        json.dump({"nodes": n, "fencing": fencing, "token_ms": TOKEN_MS}, f)
+    with open(os.path.join(LAB, "hosts"), "w") as f:
+        f.write("127.0.0.1 localhost\n::1 localhost\n")
+        for i in range(1, n + 1):
+            f.write(f"{NET}.{10 + i} node{i}\n")
+    if rustha:
+        d = os.path.join(LAB, "ocf-rustha")
+        os.makedirs(d)
+        os.chmod(LAB, 0o755)
+        os.chmod(d, 0o755)
+        out = sh(rustha, "list").stdout.split()
+        for a in out:
+            os.symlink(os.path.abspath(rustha), os.path.join(d, a))
+        os.makedirs("/usr/lib/ocf/resource.d/rustha", exist_ok=True)
+    # The switch, the client, the nodes.
+    sh("ip", "netns", "add", SW)
+    sh("ip", "-n", SW, "link", "add", "br0", "type", "bridge", "stp_state", "0")
+    sh("ip", "-n", SW, "link", "set", "br0", "up")
+
+    def wire(ns, addr, port):
+        sh("ip", "netns", "add", ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port,
+           "netns", SW)
+        sh("ip", "-n", SW, "link", "set", port, "master", "br0", "up")
+        sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+
+    wire(CLIENT, CLIENT_ADDR, "client")
+    for i in range(1, n + 1):
+        d = ndir(i)
+        os.makedirs(d)
+        wire(node_ns(i), f"{NET}.{10 + i}", f"n{i}")
+        with open(os.path.join(d, "addr"), "w") as f:
+            f.write(f"{NET}.{10 + i}/24\n")
+        shutil.copytree("/var/lib/pacemaker", os.path.join(d, "lib-pacemaker"), symlinks=True)
+        shutil.copytree("/var/lib/corosync", os.path.join(d, "lib-corosync"), symlinks=True)
+        for sub in ("log-corosync", "etc-corosync", "run-ra", "run-rustha", "run-crm", "log-pacemaker"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        for sub in ("run-crm", "log-pacemaker"):
+            shutil.chown(os.path.join(d, sub), "hacluster", "haclient")
+        os.chmod(os.path.join(d, "run-crm"), 0o750)
+        with open(os.path.join(d, "etc-corosync", "corosync.conf"), "w") as f:
+            f.write(corosync_conf(n))
+        seed_cib(os.path.join(d, "lib-pacemaker", "cib", "cib.xml"), fencing)
+        with open(os.path.join(d, "holder.log"), "w") as log:
+            subprocess.Popen(["ip", "netns", "exec", node_ns(i), "unshare", "--mount", "--uts",
+                              "--propagation", "private", "--", sys.executable,
+                              os.path.abspath(__file__), "__node-init", str(i)],
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                             start_new_session=True, env=dict(os.environ, RUSTHA_DRILL_DIR=LAB))
+        wait_until(f"node{i}'s namespace holder", 10, lambda: holder(i))
+    t0 = time.time()
+    for i in range(1, n + 1):
+        start_node(i)
+    want = {f"node{i}" for i in range(1, n + 1)}
+    wait_until("all nodes online with a DC", 120,
+               lambda: (x := cluster_view()) is not None and online_nodes(x) >= want)
+    print(f"cluster of {n} up in {time.time() - t0:.1f} s")
+    if fencing:
+        if os.path.islink(FENCE_LINK) or not os.path.exists(FENCE_LINK):
+            if os.path.islink(FENCE_LINK):
+                os.unlink(FENCE_LINK)
+            os.symlink(os.path.join(HERE, "fence_rustha_drill"), FENCE_LINK)
+        hosts = " ".join(sorted(want))
+        in_node(1, "pcs", "stonith", "create", "fence-lab", "fence_rustha_drill",
+                f"pcmk_host_list={hosts}", f"lab_dir={LAB}", check=True)
+        wait_until("the fence device started", 60,
+                   lambda: (x := cluster_view()) is not None and placement(x, "fence-lab"))
+
+
+def down(quiet=False):
+    """Stop everything the lab started, by PID and by the lab's own namespaces."""
+    conf = lab_conf()
+    n = conf["nodes"] if conf else 3
+    killed = []
+    pms = [read_pid(os.path.join(ndir(i), "pacemakerd.pid")) for i in range(1, n + 1)]
+    for pm in pms:
+        if pm:
+            os.kill(pm, signal.SIGTERM)
+    for pm in pms:
+        wait_gone(pm, 30)
+    for i in range(1, n + 1):
+        cs = read_pid(os.path.join(ndir(i), "corosync.pid"))
+        if cs:
+            os.kill(cs, signal.SIGTERM)
+            wait_gone(cs, 10)
+    existing = set(sh("ip", "netns", "list", check=False).stdout.split())
+    for ns in [node_ns(i) for i in range(1, 4)] + [CLIENT, SW]:
+        if ns not in existing:
+            continue
+        for _ in range(20):
+            pids = netns_pids(ns)
+            if not pids:
+                break
+            for p in pids:
+                try:
+                    comm = open(f"/proc/{p}/comm").read().strip()
+                    os.kill(p, signal.SIGKILL)
+                    if comm != "sleep":
+                        killed.append(f"{p} ({comm})")
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        sh("ip", "netns", "del", ns, check=False)
+    if os.path.islink(FENCE_LINK) and os.readlink(FENCE_LINK).startswith(HERE):
+        os.unlink(FENCE_LINK)
+    if os.path.isdir(LAB):
+        prev = LAB + ".prev"
+        shutil.rmtree(prev, ignore_errors=True)
+        os.rename(LAB, prev)
+    if not quiet:
+        print("lab down" + (f"; killed leftovers: {', '.join(killed)}" if killed else ""))
+    return killed
+
+
+# ---------------------------------------------------------------- stacks
+
+def shared(*p):
+    return os.path.join(LAB, "shared", *p)
+
+
+def prepare_web():
+    os.makedirs(shared("www"), exist_ok=True)
+    with open(shared("www", "index.html"), "w") as f:
+        f.write("rustha drill page\n")
+    os.chmod(shared(), 0o755)
+    with open(shared("nginx.conf"), "w") as f:
+        f.write(f"""worker_processes 2;
+pid /run/resource-agents/nginx.pid;
+error_log /run/resource-agents/nginx-error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path /run/resource-agents/nginx-body;
+    proxy_temp_path /run/resource-agents/nginx-proxy;
+    fastcgi_temp_path /run/resource-agents/nginx-fastcgi;
+    uwsgi_temp_path /run/resource-agents/nginx-uwsgi;
+    scgi_temp_path /run/resource-agents/nginx-scgi;
+    server {{
+        listen 80;
+        root {shared("www")};
+        location /nginx_status {{
+            stub_status on;
+        }}
+    }}
+}}
+""")
+
+
+def prepare_db():
+    prepare_web()
+    for sub in ("mysql/data", "mysql/tmp"):
+        os.makedirs(shared(sub), exist_ok=True)
+        shutil.chown(shared(sub), "mysql", "mysql")
+    with open(shared("mysql", "my.cnf"), "w") as f:
+        f.write(f"[mysqld]\nskip-networking\ninnodb_buffer_pool_size=16M\ntmpdir={shared('mysql/tmp')}\n")
+    if not os.path.isdir(shared("mysql", "data", "mysql")):
+        sh("mariadb-install-db", f"--defaults-file={shared('mysql/my.cnf')}",
+           f"--datadir={shared('mysql/data')}", "--user=mysql")
+    with open(shared("lighttpd.conf"), "w") as f:
+        f.write(f"""server.document-root = "{shared('www')}"
+server.port = 8080
+server.pid-file = "/run/resource-agents/lighttpd.pid"
+server.errorlog = "/run/resource-agents/lighttpd-error.log"
+index-file.names = ( "index.html" )
+""")
+
+
+def stack_resources(stack, p):
+    """(id, pcs create arguments) in group g, and the service the drills kill."""
+    vip = ("vip", [f"ocf:{p}:IPaddr2", f"ip={VIP}", "cidr_netmask=24"])
+    if stack == "classroom":
+        return [vip], None
+    if stack == "azure":
+        return [vip, ("lb", [f"ocf:{p}:azure-lb", f"port={LB_PORT}"])], "lb"
+    if stack == "web":
+        return [vip, ("web", [f"ocf:{p}:nginx", f"configfile={shared('nginx.conf')}"])], "web"
+    if stack == "db":
+        db = ("db", [f"ocf:{p}:mysql", f"config={shared('mysql/my.cnf')}",
+                     f"datadir={shared('mysql/data')}",
+                     "pid=/run/resource-agents/mysql/mysqld.pid",
+                     "socket=/run/resource-agents/mysql/mysqld.sock",
+                     "log=/run/resource-agents/mysql-error.log", "op", "start", "timeout=120s"])
+        # No heartbeat agent for lighttpd: both providers use rustha's.
+        www = ("www", ["ocf:rustha:lighttpd", f"configfile={shared('lighttpd.conf')}"])
+        return [vip, db, www], "db"
+    raise SystemExit(f"unknown stack {stack}")
+
+
+def create_stack(stack, p):
+    if stack == "web":
+        prepare_web()
+    if stack == "db":
+        prepare_db()
+    rs, _ = stack_resources(stack, p)
+    i = live_nodes()[0]
+    for rid, args in rs:
+        in_node(i, "pcs", "resource", "create", rid, *args, "op", "monitor", "interval=2s",
+                "--group", "g", check=True)
+    ids = [r for r, _ in rs]
+    return wait_until("the stack started", 180, lambda: group_node(ids))
+
+
+def group_node(ids):
+    x = cluster_view()
+    if x is None:
+        return None
+    where = {placement(x, r) for r in ids}
+    return where.pop() if len(where) == 1 and None not in where else None
+
+
+def delete_stack(stack):
+    i = live_nodes()[0]
+    rs, _ = stack_resources(stack, "rustha")
+    for rid, _ in reversed(rs):
+        in_node(i, "pcs", "resource", "delete", rid, "--force", check=False)
+    in_node(i, "crm_resource", "--wait", "--timeout=60s", check=False)
+
+
+# ---------------------------------------------------------------- the client's probes
+
+def probe_main(out, tcp_port, http_port):
+    """Runs in the client namespace: ICMP (ping -D -O -i 0.1), ARP who-has the VIP every
+    0.1 s (every reply's MAC recorded), TCP connect and HTTP GET every 0.1 s."""
+    lock = threading.Lock()
+    f = open(out, "a", buffering=1)
+    stop = threading.Event()
+
+    def emit(**kv):
+        with lock:
+            f.write(json.dumps(kv) + "\n")
+
+    def pinger():
+        p = subprocess.Popen(["ping", "-D", "-O", "-n", "-i", "0.1", "-W", "1", VIP],
+                             stdout=subprocess.PIPE, text=True)
+        rx = re.compile(r"^\[(\d+\.\d+)\] (?:(\d+) bytes from .*icmp_seq=(\d+)|no answer yet for icmp_seq=(\d+))")
+        for line in p.stdout:
+            m = rx.match(line)
+            if m:
+                if m.group(3):
+                    emit(k="ping", t=float(m.group(1)), seq=int(m.group(3)), ok=True)
+                else:
+                    emit(k="ping", t=float(m.group(1)), seq=int(m.group(4)), ok=False)
+            if stop.is_set():
+                break
+        p.kill()
+
+    def arper():
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+        s.bind(("eth0", 0))
+        mac = s.getsockname()[4]
+        me = socket.inet_aton(CLIENT_ADDR)
+        target = socket.inet_aton(VIP)
+        req = (b"\xff" * 6 + mac + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1)
+               + mac + me + b"\x00" * 6 + target)
+        s.settimeout(0.02)
+        nxt = 0.0
+        while not stop.is_set():
+            now = time.time()
+            if now >= nxt:
+                s.send(req)
+                emit(k="arpreq", t=now)
+                nxt = now + 0.1
+            try:
+                pkt = s.recv(128)
+            except socket.timeout:
+                continue
+            if len(pkt) >= 42 and struct.unpack("!H", pkt[20:22])[0] == 2 and pkt[28:32] == target:
+                emit(k="arp", t=time.time(), mac=pkt[22:28].hex(":"))
+
+    def tcp_probe(port, http):
+        while not stop.is_set():
+            t = time.time()
+            ok = False
+            try:
+                c = socket.create_connection((VIP, port), timeout=0.3)
+                if http:
+                    c.settimeout(0.5)
+                    c.sendall(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n")
+                    ok = c.recv(64).startswith(b"HTTP/1.1 200")
+                else:
+                    ok = True
+                c.close()
+            except OSError:
+                pass
+            emit(k="http" if http else "tcp", t=t, ok=ok)
+            time.sleep(max(0.0, 0.1 - (time.time() - t)))
+
+    threads = [threading.Thread(target=pinger, daemon=True),
+               threading.Thread(target=arper, daemon=True)]
+    if tcp_port:
+        threads.append(threading.Thread(target=tcp_probe, args=(tcp_port, False), daemon=True))
+    if http_port:
+        threads.append(threading.Thread(target=tcp_probe, args=(http_port, True), daemon=True))
+    for t in threads:
+        t.start()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while not stop.is_set():
+        time.sleep(0.1)
+    time.sleep(0.2)
+    f.close()
+
+
+class Probe:
+    def __init__(self, path, stack):
+        self.path = path
+        tcp = LB_PORT if stack == "azure" else 0
+        http = 80 if stack == "web" else (8080 if stack == "db" else 0)
+        self.p = subprocess.Popen(["ip", "netns", "exec", CLIENT, sys.executable,
+                                   os.path.abspath(__file__), "__probe", path, str(tcp), str(http)],
+                                  stdin=subprocess.DEVNULL)
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            self.p.wait(5)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        out = []
+        with open(self.path) as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+
+# ---------------------------------------------------------------- cluster events
+
+LOGTS = re.compile(r"^(\w{3} \d+ \d\d:\d\d:\d\d(?:\.\d+)?) ")
+EVENTS = [
+    ("node-lost", re.compile(r"Node (\S+) state is now lost|(?:Node|Member) (\S+) (?:left|is now lost)")),
+    ("fence-request", re.compile(r"Requesting fencing \(\w+\) targeting node (\S+)|Client .* wants to fence \(\w+\) (\S+)")),
+    ("fence-ok", re.compile(r"Operation '?\w+'? targeting (\S+) .*: OK|Peer (\S+) was terminated \(\w+\) by \S+ .*: OK")),
+    ("monitor-failed", re.compile(r"Result of monitor operation for (\S+) on (\S+): (not running|error|\w+ error)")),
+    ("stop-ok", re.compile(r"Result of stop operation for (\S+) on (\S+): ok")),
+    ("stop-failed", re.compile(r"Result of stop operation for (\S+) on (\S+): (?!ok)")),
+    ("start-ok", re.compile(r"Result of start operation for (\S+) on (\S+): ok")),
+]
+
+
+def log_time(stamp):
+    year = time.localtime().tm_year
+    frac = 0.0
+    if "." in stamp:
+        stamp, f = stamp.split(".")
+        frac = float("0." + f)
+    return time.mktime(time.strptime(f"{year} {stamp}", "%Y %b %d %H:%M:%S")) + frac
+
+
+def cluster_events(since):
+    """Events from every node's pacemaker log (deduplicated by kind, subject and time)."""
+    seen, out = set(), []
+    conf = lab_conf() or {"nodes": 0}
+    for i in range(1, conf["nodes"] + 1):
+        path = os.path.join(ndir(i), "log-pacemaker", "pacemaker.log")
+        try:
+            lines = open(path, errors="replace").read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            m = LOGTS.match(line)
+            if not m:
+                continue
+            try:
+                t = log_time(m.group(1))
+            except ValueError:
+                continue
+            if t < since - 1:
+                continue
+            for kind, rx in EVENTS:
+                e = rx.search(line)
+                if e:
+                    subj = next((g for g in e.groups() if g), "")
+                    key = (kind, subj, round(t, 1))
+                    if key not in seen:
+                        seen.add(key)
+                        out.append({"t": t, "kind": kind, "what": subj, "node": f"node{i}"})
+                    break
+    return sorted(out, key=lambda e: e["t"])
+
+
+# ---------------------------------------------------------------- drills
+
+DRILLS = ["standby", "move", "graceful-stop", "power-cut", "kill-link-up", "service-kill",
+          "vip-deleted", "responder-kill", "stop-failure"]
+
+
+def other_node(cur):
+    for i in live_nodes():
+        if f"node{i}" != cur:
+            return i
+    raise SystemExit("drill: needs a second node")
+
+
+def node_index(name):
+    return int(name.replace("node", ""))
+
+
+def inject(drill, stack, active, provider):
+    """Do the damage; returns what to undo afterwards."""
+    a = node_index(active)
+    b = other_node(active)
+    _, svc = stack_resources(stack, provider)
+    if drill == "standby":
+        in_node(b, "crm_attribute", "-N", active, "-n", "standby", "-v", "on", check=True)
+        return lambda: in_node(b, "crm_attribute", "-N", active, "-n", "standby", "-v", "off")
+    if drill == "move":
+        in_node(b, "crm_resource", "--move", "-r", "g", "-N", f"node{b}", check=True)
+        return lambda: in_node(b, "crm_resource", "--clear", "-r", "g")
+    if drill == "graceful-stop":
+        threading.Thread(target=stop_node, args=(a,), daemon=True).start()
+        return lambda: restart(a)
+    if drill == "power-cut":
+        fence_agent("off", a)
+        return lambda: (fence_agent("on", a), restart(a))
+    if drill == "kill-link-up":
+        kill_node_daemons(a)
+        return lambda: (fence_agent("on", a), restart(a))
+    if drill in ("service-kill", "responder-kill"):
+        target = "lb" if drill == "responder-kill" else svc
+        if target is None:
+            raise SystemExit(f"drill {drill}: the {stack} stack has no service")
+        kill_service(a, stack, target, provider)
+        return lambda: in_node(a, "crm_resource", "--cleanup", "-r", "g")
+    if drill == "vip-deleted":
+        in_node(a, "ip", "addr", "del", f"{VIP}/24", "dev", "eth0", check=True)
+        return lambda: in_node(a, "crm_resource", "--cleanup", "-r", "g")
+    if drill == "stop-failure":
+        # The VIP's stop cannot succeed on the active node: in that node's private mount
+        # namespace only, the provider's directory is replaced by one whose IPaddr2 fails
+        # its stop (and runs the real agent for everything else). Then ask for a move.
+        failing_agent_dir(provider)
+        in_node(a, "mount", "--bind", os.path.join(LAB, f"failing-{provider}"),
+                f"/usr/lib/ocf/resource.d/{provider}", check=True)
+        open(os.path.join(ndir(a), "failing-mount"), "w").write(provider)
+        in_node(b, "crm_resource", "--move", "-r", "g", "-N", f"node{b}", check=True)
+        return lambda: (in_node(b, "crm_resource", "--clear", "-r", "g"), restart(a))
+    raise SystemExit(f"unknown drill {drill}")
+
+
+def failing_agent_dir(provider):
+    """LAB/failing-<provider>: the provider's agents, with an IPaddr2 whose stop fails."""
+    src = f"/usr/lib/ocf/resource.d/{provider}"
+    if provider == "rustha" and os.path.isdir(os.path.join(LAB, "ocf-rustha")):
+        src = os.path.join(LAB, "ocf-rustha")
+    d = os.path.join(LAB, f"failing-{provider}")
+    real = os.path.join(LAB, f"real-{provider}")
+    for x in (d, real):
+        shutil.rmtree(x, ignore_errors=True)
+        os.makedirs(x)
+        os.chmod(x, 0o755)
+    for name in os.listdir(src):
+        target = os.path.realpath(os.path.join(src, name))
+        if name == "IPaddr2":
+            # The real agent, under its own name (rustha dispatches on it), outside the
+            # directory that the mount hides.
+            if provider == "rustha":
+                os.symlink(target, os.path.join(real, name))
+            else:
+                shutil.copy2(target, os.path.join(real, name))
+            with open(os.path.join(d, name), "w") as f:
+                f.write("#!/bin/sh\n"
+                        "if [ \"$1\" = stop ]; then\n"
+                        "  echo 'ocf-exit-reason:drill: this stop fails on purpose' >&2\n"
+                        "  exit 1\n"
+                        "fi\n"
+                        f"exec {os.path.join(real, name)} \"$@\"\n")
+            os.chmod(os.path.join(d, name), 0o755)
+        else:
+            os.symlink(target, os.path.join(d, name))
+
+
+def kill_service(a, stack, target, provider):
+    """SIGKILL the managed daemon: its main process, found in the node."""
+    if target == "lb":
+        pat = "rustha azure-lb responder" if provider == "rustha" else "nc -l -k|socat"
+    elif target == "web":
+        pat = "nginx: master"
+    else:
+        pat = "mariadbd|mysqld "
+    r = in_node(a, "pgrep", "-o", "-f", pat)
+    pids = r.stdout.split()
+    if not pids:
+        raise SystemExit(f"drill: no process matching {pat!r} on node{a}")
+    in_node(a, "kill", "-KILL", pids[0], check=True)
+
+
+def restart(i):
+    """Bring a node back after a drill: daemons gone, link up, cluster stack started."""
+    if fence_agent("status", i) == 2:
+        fence_agent("on", i)
+    kill_node_daemons(i) if not read_pid(os.path.join(ndir(i), "pacemakerd.pid")) else None
+    if not read_pid(os.path.join(ndir(i), "pacemakerd.pid")):
+        # A fenced node's mounts are intact (the holder survives); its /run state is not
+        # from this boot any more: clear the agents' runtime state, as a reboot would.
+        for sub in ("run-ra", "run-rustha"):
+            d = os.path.join(ndir(i), sub)
+            for e in os.listdir(d):
+                p = os.path.join(d, e)
+                shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
+        flag = os.path.join(ndir(i), "failing-mount")
+        if os.path.exists(flag):
+            in_node(i, "umount", f"/usr/lib/ocf/resource.d/{open(flag).read().strip()}", check=False)
+            os.unlink(flag)
+        start_node(i)
+        wait_until(f"node{i} back online", 120,
+                   lambda: (x := cluster_view()) is not None and f"node{i}" in online_nodes(x))
+
+
+def analyse(drill, t0, t_end, samples, events, active):
+    def window(kind):
+        return [s for s in samples if s["k"] == kind and t0 - 0.5 <= s["t"] <= t_end]
+
+    res = {"drill": drill, "t0": t0, "t_end": t_end, "active_before": active}
+    for kind in ("ping", "tcp", "http"):
+        w = window(kind)
+        if not w:
+            continue
+        ok = sorted(s["t"] for s in w if s["ok"])
+        lost = sum(1 for s in w if not s["ok"])
+        gap = 0.0
+        prev = t0 - 0.5
+        for t in ok + [t_end]:
+            gap = max(gap, t - prev)
+            prev = t
+        if ok and ok[-1] < t_end - 0.5:
+            gap = max(gap, t_end - ok[-1])
+        res[kind] = {"gap_s": round(gap, 3), "lost": lost, "probes": len(w)}
+    # Duplicate address: two MACs answering the same ARP request for the VIP (requests
+    # go out every 0.1 s; an answer comes within a millisecond or two).
+    arps = sorted((s["t"], s["mac"]) for s in samples if s["k"] == "arp" and t0 - 0.5 <= s["t"] <= t_end)
+    reqs = sorted(s["t"] for s in samples if s["k"] == "arpreq" and t0 - 0.5 <= s["t"] <= t_end)
+    macs = sorted({m for _, m in arps})
+    dup = []
+    for i, rt in enumerate(reqs):
+        nxt = reqs[i + 1] if i + 1 < len(reqs) else rt + 0.1
+        answered = {m for t, m in arps if rt <= t < min(nxt, rt + 0.09)}
+        if len(answered) > 1:
+            dup.append(round(rt - t0, 3))
+    res["arp_macs"] = macs
+    res["duplicate_vip"] = bool(dup)
+    res["duplicate_at_s"] = dup[:5]
+    rel = lambda e: round(e["t"] - t0, 3)
+    first = lambda kinds: next((rel(e) for e in events if e["kind"] in kinds and e["t"] >= t0 - 0.2), None)
+    res["detect_s"] = first({"monitor-failed", "node-lost", "fence-request", "stop-failed"})
+    res["fence_s"] = first({"fence-ok"})
+    starts = [e for e in events if e["kind"] == "start-ok" and e["what"] == "vip" and e["t"] >= t0]
+    res["vip_start_s"] = rel(starts[0]) if starts else None
+    res["vip_node_after"] = starts[0]["node"] if starts else None
+    res["events"] = [dict(e, t=rel(e)) for e in events if e["t"] >= t0 - 0.5]
+    return res
+
+
+def run_drill(drill, stack, provider, out):
+    ids = [r for r, _ in stack_resources(stack, provider)[0]]
+    active = wait_until("the stack running", 120, lambda: group_node(ids))
+    probe_path = os.path.join(out, f"{drill}-{provider}.probe.jsonl")
+    probe = Probe(probe_path, stack)
+    time.sleep(1.5)
+    t0 = time.time()
+    undo = inject(drill, stack, active, provider)
+    recovered = None
+    deadline = t0 + 90
+    moves = drill in ("standby", "move", "graceful-stop", "power-cut", "kill-link-up", "stop-failure")
+    # In place: recovered once the damaged resource was started again after the failure
+    # was detected (the cluster's own view lags the damage by up to a monitor interval).
+    broken = {"vip-deleted": "vip", "responder-kill": "lb"}.get(drill, stack_resources(stack, provider)[1])
+    while time.time() < deadline:
+        where = group_node(ids)
+        if where and moves and where != active:
+            recovered = where
+            break
+        if where and not moves and any(e["kind"] == "start-ok" and e["what"] == broken
+                                       for e in cluster_events(t0) if e["t"] >= t0):
+            recovered = where
+            break
+        time.sleep(0.2)
+    t_rec = time.time()
+    time.sleep(2.0)  # watch the client a little longer
+    t_end = time.time()
+    samples = probe.stop()
+    events = cluster_events(t0)
+    res = analyse(drill, t0, t_end, samples, events, active)
+    res.update(provider=provider, stack=stack, recovered=bool(recovered),
+               recovered_on=recovered, recovered_s=round(t_rec - t0, 3) if recovered else None)
+    # Back to normal for the next drill.
+    undo()
+    in_node(live_nodes()[0], "crm_resource", "--cleanup", check=False)
+    try:
+        wait_until("the stack running again", 180, lambda: group_node(ids))
+    except SystemExit as e:
+        res["restore_error"] = str(e)
+    with open(os.path.join(out, f"{drill}-{provider}.svg"), "w") as f:
+        f.write(svg(res, samples))
+    return res
+
+
+# ---------------------------------------------------------------- report
+
+def svg(res, samples):
+    t0, t_end = res["t0"], res["t_end"]
+    span = max(t_end - (t0 - 0.5), 1.0)
+    W, L = 900, 120
+    x = lambda t: L + (t - (t0 - 0.5)) / span * (W - L - 20)
+    rows = [k for k in ("ping", "tcp", "http") if any(s["k"] == k for s in samples)] + ["arp"]
+    H = 60 + 26 * len(rows) + 20 * len(res["events"][:14])
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
+         f'<text x="10" y="18" font-size="13">{res["drill"]} ({res["provider"]}, {res["stack"]} stack): '
+         f'recovered {res.get("recovered_s")} s, ping gap {res.get("ping", {}).get("gap_s")} s, '
+         f'duplicate VIP: {"YES" if res["duplicate_vip"] else "no"}</text>']
+    macs = {m: c for m, c in zip(res["arp_macs"], ["#1f77b4", "#d62728", "#9467bd"])}
+    for r, kind in enumerate(rows):
+        y = 40 + r * 26
+        o.append(f'<text x="10" y="{y + 12}">{kind}</text>')
+        for s in samples:
+            if s["k"] != kind or not (t0 - 0.5 <= s["t"] <= t_end):
+                continue
+            if kind == "arp":
+                col = macs.get(s["mac"], "#000")
+            else:
+                col = "#2ca02c" if s["ok"] else "#d62728"
+            o.append(f'<rect x="{x(s["t"]):.1f}" y="{y}" width="2" height="16" fill="{col}"/>')
+    base = 40 + len(rows) * 26
+    o.append(f'<line x1="{x(t0):.1f}" y1="30" x2="{x(t0):.1f}" y2="{H}" stroke="#000" stroke-dasharray="4"/>')
+    for k, e in enumerate(res["events"][:14]):
+        t = t0 + e["t"]
+        col = "#d62728" if "fail" in e["kind"] or "fence" in e["kind"] or "lost" in e["kind"] else "#555"
+        o.append(f'<line x1="{x(t):.1f}" y1="30" x2="{x(t):.1f}" y2="{base + 14 + 20 * k}" stroke="{col}" stroke-width="0.7"/>')
+        o.append(f'<text x="{x(t) + 3:.1f}" y="{base + 14 + 20 * k}" fill="{col}">+{e["t"]:.2f} s {e["kind"]} {e["what"]} ({e["node"]})</text>')
+    o.append("</svg>\n")
+    return "\n".join(o)
+
+
+def fmt(v, unit="s"):
+    return "–" if v is None else f"{v:.2f} {unit}" if isinstance(v, float) else str(v)
+
+
+def report(results, out, meta):
+    lines = ["# rustha drill report", "",
+             f"{meta['nodes']} nodes, fencing {'on' if meta['fencing'] else 'off'}, corosync token "
+             f"{meta['token_ms']} ms, stack `{meta['stack']}`, {time.strftime('%Y-%m-%d %H:%M:%S')}.",
+             "Times are seconds after the failure was injected. *gap* is the longest time without "
+             "an answer to the client's 0.1 s ICMP ping; *lost* counts unanswered pings; *dup* is "
+             "a duplicate-address check (one ARP request for the VIP answered by two MACs).", "",
+             "| drill | provider | recovered | on | detect | fence | VIP start | ping gap | lost | "
+             "TCP/HTTP gap | dup | timeline |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        svc = r.get("tcp") or r.get("http") or {}
+        lines.append(
+            f"| {r['drill']} | {r['provider']} | {'yes' if r['recovered'] else '**NO**'} "
+            f"({fmt(r['recovered_s'])}) | {r.get('recovered_on') or '–'} | {fmt(r['detect_s'])} | "
+            f"{fmt(r['fence_s'])} | {fmt(r['vip_start_s'])} | {fmt(r.get('ping', {}).get('gap_s'))} | "
+            f"{r.get('ping', {}).get('lost', '–')} | {fmt(svc.get('gap_s'))} | "
+            f"{'**YES**' if r['duplicate_vip'] else 'no'} | [svg]({r['drill']}-{r['provider']}.svg) |")
+    provs = sorted({r["provider"] for r in results})
+    if len(provs) > 1:
+        lines += ["", "## Side by side (ping gap / recovered after, seconds)", "",
+                  "| drill | " + " | ".join(provs) + " |", "|---|" + "---|" * len(provs)]
+        for d in dict.fromkeys(r["drill"] for r in results):
+            cells = []
+            for p in provs:
+                r = next((r for r in results if r["drill"] == d and r["provider"] == p), None)
+                cells.append("–" if r is None else
+                             f"{fmt(r.get('ping', {}).get('gap_s'))} / {fmt(r['recovered_s'])}")
+            lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    lines += ["", "## How to read a timeline", "",
+              "Each SVG has one row per client probe (green: answered, red: not), an ARP row "
+              "coloured by the MAC that answered for the VIP (two colours at once = duplicate "
+              "address), the injection as a dashed line, and the cluster's events (failed "
+              "monitor, node lost, fencing, stop, start) as labelled lines, from the nodes' "
+              "Pacemaker logs."]
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def run(args):
+    conf = lab_conf()
+    if not conf or not live_nodes():
+        raise SystemExit("drill: the lab is not up (drill.py up)")
+    preflight(args.stack)
+    drills = args.drills or ["standby", "move", "service-kill", "vip-deleted", "power-cut",
+                             "kill-link-up", "stop-failure"]
+    for d in drills:
+        if d not in DRILLS:
+            raise SystemExit(f"unknown drill {d} (one of {', '.join(DRILLS)})")
+    out = args.out or os.path.join(os.getcwd(), "drill-results", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)
+    results = []
+    for p in args.providers.split(","):
+        create_stack(args.stack, p)
+        for d in drills:
+            print(f"drill {d} ({p}, {args.stack}) ...", flush=True)
+            r = run_drill(d, args.stack, p, out)
+            print(f"  recovered={r['recovered']} on {r.get('recovered_on')} after {r['recovered_s']} s; "
+                  f"ping gap {r.get('ping', {}).get('gap_s')} s; duplicate={r['duplicate_vip']}", flush=True)
+            results.append({k: v for k, v in r.items() if k not in ("t0", "t_end")})
+        delete_stack(args.stack)
+    meta = dict(conf, stack=args.stack)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=1)
+    report(results, out, meta)
+    print(f"report: {os.path.join(out, 'report.md')}")
+    problems = []
+    for r in results:
+        name = f"{r['drill']} ({r['provider']})"
+        if not r["recovered"]:
+            problems.append(f"{name}: not recovered")
+        if r["duplicate_vip"]:
+            problems.append(f"{name}: duplicate VIP at {r['duplicate_at_s']} s")
+        if r.get("restore_error"):
+            problems.append(f"{name}: {r['restore_error']}")
+        if conf["fencing"] and r["drill"] in ("power-cut", "kill-link-up", "stop-failure") and r["fence_s"] is None:
+            problems.append(f"{name}: no fencing recorded")
+    for p in problems:
+        print(f"PROBLEM: {p}")
+    if args.strict and problems:
+        return 1
+    return 0
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "__node-init":
+        return node_init(int(sys.argv[2]))
+    if len(sys.argv) > 1 and sys.argv[1] == "__probe":
+        return probe_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    u = sub.add_parser("up")
+    u.add_argument("--nodes", type=int, default=2)
+    u.add_argument("--no-fencing", action="store_true")
+    u.add_argument("--rustha", help="the rustha binary, linked as ocf:rustha:* inside the nodes")
+    r = sub.add_parser("run")
+    r.add_argument("--stack", default="azure", choices=["azure", "web", "db", "classroom"])
+    r.add_argument("--providers", default="rustha")
+    r.add_argument("--out")
+    r.add_argument("--strict", action="store_true",
+                   help="exit 1 on an unrecovered drill, a duplicate VIP, a stack that does "
+                        "not come back, or a lost node without fencing")
+    r.add_argument("drills", nargs="*")
+    sub.add_parser("down")
+    sub.add_parser("status")
+    nd = sub.add_parser("node")
+    nd.add_argument("i", type=int)
+    nd.add_argument("what", nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    if a.cmd == "up":
+        up(a.nodes, not a.no_fencing, a.rustha)
+    elif a.cmd == "down":
+        if os.geteuid() != 0:
+            raise SystemExit("drill: needs root")
+        down()
+    elif a.cmd == "run":
+        return run(a)
+    elif a.cmd == "status":
+        x = cluster_view()
+        if x is None:
+            print("down")
+            return 3
+        print(in_node(live_nodes()[0], "crm_mon", "-1").stdout)
+    elif a.cmd == "node":
+        w = a.what
+        if w == ["start"]:
+            restart(a.i)
+        elif w == ["stop"]:
+            stop_node(a.i)
+        elif w == ["kill"]:
+            kill_node_daemons(a.i)
+        elif w == ["poweroff"]:
+            return fence_agent("off", a.i)
+        elif w == ["poweron"]:
+            return fence_agent("on", a.i)
+        else:
+            r = in_node(a.i, *w)
+            sys.stdout.write(r.stdout)
+            sys.stderr.write(r.stderr)
+            return r.returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
