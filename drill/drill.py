@@ -16,7 +16,9 @@ killed, its addresses flushed, its link down); fencing on by default. Nothing le
 machine: every address lives inside namespaces this tool creates and deletes.
 
 Stacks: azure (IPaddr2 + azure-lb), web (IPaddr2 + nginx), db (IPaddr2 + mysql +
-lighttpd), classroom (a bare IPaddr2). Drills: standby, move, graceful-stop, power-cut,
+lighttpd), classroom (a bare IPaddr2), aws (aws-eni against an emulated EC2: `up --aws`
+starts moto + tests/aws/ec2sim.py; the client's "ping" is then "some node has the ENI's
+address up" and the duplicate check "two nodes have it"). Drills: standby, move, graceful-stop, power-cut,
 kill-link-up, service-kill, vip-deleted, responder-kill, stop-failure. Each yields the
 outage gap, lost probes, time to detection, fence time, start time, and a duplicate
 address check (ARP replies from two MACs); `run` writes report.md, one SVG timeline per
@@ -302,7 +304,39 @@ def wait_until(what, secs, pred, step=0.2):
     raise SystemExit(f"drill: timed out after {secs} s waiting for {what}")
 
 
-def up(n, fencing, rustha):
+def start_aws(n):
+    """moto (EC2 API, PyPI) on the host's loopback, behind tests/aws/ec2sim.py, which gives
+    every node (an EC2 instance) its own EC2 endpoint and IMDSv2 on its loopback, and plugs
+    the ENI into the node that has it attached."""
+    for t in ("moto_server",):
+        if not shutil.which(t):
+            raise SystemExit("drill: moto_server is missing: pip install 'moto[ec2,server]' (.ci/run does)")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    log = open(os.path.join(LAB, "moto.log"), "w")
+    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=log, start_new_session=True)
+    with open(os.path.join(LAB, "moto.pid"), "w") as f:
+        f.write(str(moto.pid))
+    wait_until("moto", 30, lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0)
+    sim = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(HERE), "tests", "aws", "ec2sim.py"),
+                            "--moto", f"http://127.0.0.1:{port}", "--attach-secs", "2", "--detach-secs", "2"]
+                           + sum((["--ns", node_ns(i)] for i in range(1, n + 1)), []),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
+                           start_new_session=True)
+    with open(os.path.join(LAB, "ec2sim.pid"), "w") as f:
+        f.write(str(sim.pid))
+    line = sim.stdout.readline()
+    if not line.startswith("ready "):
+        raise SystemExit(f"drill: ec2sim did not start: {line!r}")
+    fields = dict(w.split("=", 1) for w in line.split()[1:])
+    with open(os.path.join(LAB, "aws.json"), "w") as f:
+        json.dump(fields, f)
+
+
+def up(n, fencing, rustha, aws=False):
     preflight()
     if n < 1 or n > 3:
         raise SystemExit("drill: 1 to 3 nodes")
@@ -361,6 +395,8 @@ def up(n, fencing, rustha):
                              stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                              start_new_session=True, env=dict(os.environ, RUSTHA_DRILL_DIR=LAB))
         wait_until(f"node{i}'s namespace holder", 10, lambda: holder(i))
+    if aws:
+        start_aws(n)
     t0 = time.time()
     for i in range(1, n + 1):
         start_node(i)
@@ -396,6 +432,12 @@ def down(quiet=False):
         if cs:
             os.kill(cs, signal.SIGTERM)
             wait_gone(cs, 10)
+    for name in ("ec2sim", "moto"):
+        pid = read_pid(os.path.join(LAB, f"{name}.pid"))
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            if not wait_gone(pid, 5):
+                os.kill(pid, signal.SIGKILL)
     existing = set(sh("ip", "netns", "list", check=False).stdout.split())
     for ns in [node_ns(i) for i in range(1, 4)] + [CLIENT, SW]:
         if ns not in existing:
@@ -496,6 +538,17 @@ def stack_resources(stack, p):
         # No heartbeat agent for lighttpd: both providers use rustha's.
         www = ("www", ["ocf:rustha:lighttpd", f"configfile={shared('lighttpd.conf')}"])
         return [vip, db, www], "db"
+    if stack == "aws":
+        with open(os.path.join(LAB, "aws.json")) as f:
+            aws = json.load(f)
+        if p != "rustha":
+            raise SystemExit("drill: the aws stack has no heartbeat counterpart here (awsvip needs "
+                             "the AWS CLI and a real EC2); use --providers rustha")
+        return [("eni", ["ocf:rustha:aws-eni", f"eni_id={aws['eni']}",
+                         "endpoint_url=http://127.0.0.1:5000", "imds_endpoint=http://127.0.0.1:5001",
+                         "auth_type=key", "access_key_id=AKIDDRILL",
+                         "secret_access_key=drill-secret-not-real",
+                         "op", "start", "timeout=60s", "op", "stop", "timeout=60s"])], None
     raise SystemExit(f"unknown stack {stack}")
 
 
@@ -611,6 +664,53 @@ def probe_main(out, tcp_port, http_port):
         time.sleep(0.1)
     time.sleep(0.2)
     f.close()
+
+
+def powered_off(i):
+    try:
+        return open(os.path.join(ndir(i), "power")).read().strip() == "off"
+    except OSError:
+        return False
+
+
+class EniProbe:
+    """For the aws stack: every 0.1 s, which powered nodes have the ENI's address up on its
+    interface (eth1, the simulator's plug). Samples as `ping` (some node has it) and `arp` (one per node that
+    has it, by node name), so the outage and duplicate checks apply unchanged."""
+
+    def __init__(self, path, stack):
+        self.path = path
+        self.stop_ev = threading.Event()
+        self.samples = []
+        self.t = threading.Thread(target=self.loop, daemon=True)
+        self.t.start()
+
+    def loop(self):
+        n = (lab_conf() or {"nodes": 0})["nodes"]
+        with open(os.path.join(LAB, "aws.json")) as f:
+            ip = json.load(f)["ip"] + "/"
+        seq = 0
+        while not self.stop_ev.is_set():
+            t = time.time()
+            self.samples.append({"k": "arpreq", "t": t})
+            # A powered-off instance's interface serves nobody, even while EC2 still has
+            # the ENI attached to it.
+            have = [i for i in range(1, n + 1) if not powered_off(i)
+                    and ip in sh("ip", "-n", node_ns(i), "-o", "addr", "show", "dev", "eth1",
+                                 check=False).stdout]
+            for i in have:
+                self.samples.append({"k": "arp", "t": t + 0.001, "mac": f"node{i}"})
+            self.samples.append({"k": "ping", "t": t, "seq": seq, "ok": bool(have)})
+            seq += 1
+            time.sleep(max(0.0, 0.1 - (time.time() - t)))
+
+    def stop(self):
+        self.stop_ev.set()
+        self.t.join()
+        with open(self.path, "w") as f:
+            for s in self.samples:
+                f.write(json.dumps(s) + "\n")
+        return self.samples
 
 
 class Probe:
@@ -859,7 +959,7 @@ def analyse(drill, t0, t_end, samples, events, active):
     first = lambda kinds: next((rel(e) for e in events if e["kind"] in kinds and e["t"] >= t0 - 0.2), None)
     res["detect_s"] = first({"monitor-failed", "node-lost", "fence-request", "stop-failed"})
     res["fence_s"] = first({"fence-ok"})
-    starts = [e for e in events if e["kind"] == "start-ok" and e["what"] == "vip" and e["t"] >= t0]
+    starts = [e for e in events if e["kind"] == "start-ok" and e["what"] in ("vip", "eni") and e["t"] >= t0]
     res["vip_start_s"] = rel(starts[0]) if starts else None
     res["vip_node_after"] = starts[0]["node"] if starts else None
     res["events"] = [dict(e, t=rel(e)) for e in events if e["t"] >= t0 - 0.5]
@@ -870,7 +970,7 @@ def run_drill(drill, stack, provider, out):
     ids = [r for r, _ in stack_resources(stack, provider)[0]]
     active = wait_until("the stack running", 120, lambda: group_node(ids))
     probe_path = os.path.join(out, f"{drill}-{provider}.probe.jsonl")
-    probe = Probe(probe_path, stack)
+    probe = (EniProbe if stack == "aws" else Probe)(probe_path, stack)
     time.sleep(1.5)
     t0 = time.time()
     undo = inject(drill, stack, active, provider)
@@ -985,6 +1085,9 @@ def report(results, out, meta):
               "address), the injection as a dashed line, and the cluster's events (failed "
               "monitor, node lost, fencing, stop, start) as labelled lines, from the nodes' "
               "Pacemaker logs."]
+    if meta["stack"] == "aws":
+        lines.insert(4, "aws stack: *ping* here means \"some node has the ENI's address up\" "
+                        "(sampled every 0.1 s), *dup* \"two nodes have it at once\".")
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -1045,8 +1148,10 @@ def main():
     u.add_argument("--nodes", type=int, default=2)
     u.add_argument("--no-fencing", action="store_true")
     u.add_argument("--rustha", help="the rustha binary, linked as ocf:rustha:* inside the nodes")
+    u.add_argument("--aws", action="store_true",
+                   help="also an emulated EC2 (moto + tests/aws/ec2sim.py) for the aws stack")
     r = sub.add_parser("run")
-    r.add_argument("--stack", default="azure", choices=["azure", "web", "db", "classroom"])
+    r.add_argument("--stack", default="azure", choices=["azure", "web", "db", "classroom", "aws"])
     r.add_argument("--providers", default="rustha")
     r.add_argument("--out")
     r.add_argument("--strict", action="store_true",
@@ -1060,7 +1165,7 @@ def main():
     nd.add_argument("what", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     if a.cmd == "up":
-        up(a.nodes, not a.no_fencing, a.rustha)
+        up(a.nodes, not a.no_fencing, a.rustha, a.aws)
     elif a.cmd == "down":
         if os.geteuid() != 0:
             raise SystemExit("drill: needs root")
