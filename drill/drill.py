@@ -1018,7 +1018,7 @@ def svg(res, samples):
     W, L = 900, 120
     x = lambda t: L + (t - (t0 - 0.5)) / span * (W - L - 20)
     rows = [k for k in ("ping", "tcp", "http") if any(s["k"] == k for s in samples)] + ["arp"]
-    H = 60 + 26 * len(rows) + 20 * len(res["events"][:14])
+    H = 70 + 26 * len(rows) + 20 * len(res["events"][:14])
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
          f'<text x="10" y="18" font-size="13">{res["drill"]} ({res["provider"]}, {res["stack"]} stack): '
          f'recovered {res.get("recovered_s")} s, ping gap {res.get("ping", {}).get("gap_s")} s, '
@@ -1036,6 +1036,11 @@ def svg(res, samples):
                 col = "#2ca02c" if s["ok"] else "#d62728"
             o.append(f'<rect x="{x(s["t"]):.1f}" y="{y}" width="2" height="16" fill="{col}"/>')
     base = 40 + len(rows) * 26
+    # A time axis: whole seconds after the injection.
+    o.append(f'<line x1="{L}" y1="{base - 4}" x2="{W - 20}" y2="{base - 4}" stroke="#999" stroke-width="0.5"/>')
+    for sec in range(0, int(t_end - t0) + 1):
+        o.append(f'<text x="{x(t0 + sec) - 4:.1f}" y="{base + 6}" fill="#999" font-size="9">{sec}s</text>')
+    base += 8
     o.append(f'<line x1="{x(t0):.1f}" y1="30" x2="{x(t0):.1f}" y2="{H}" stroke="#000" stroke-dasharray="4"/>')
     for k, e in enumerate(res["events"][:14]):
         t = t0 + e["t"]
