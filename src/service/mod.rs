@@ -142,10 +142,18 @@ fn clean_leftovers(rec: &Record, state: &StateFile) {
     }
     if let Some(sock) = rec.get(key::SOCKET).map(PathBuf::from) {
         use std::os::unix::fs::FileTypeExt;
-        if std::fs::symlink_metadata(&sock).is_ok_and(|m| m.file_type().is_socket())
-            && std::os::unix::net::UnixStream::connect(&sock).is_err()
-            && std::fs::remove_file(&sock).is_ok()
-        {
+        // A killed multi-threaded server shows as a zombie while its other threads still
+        // exit, holding its sockets a moment longer: give that a second before deciding
+        // that whoever still answers on the socket is somebody else.
+        let stale = std::fs::symlink_metadata(&sock).is_ok_and(|m| m.file_type().is_socket())
+            && Deadline::after(Duration::from_secs(1))
+                .poll(Duration::from_millis(20), || {
+                    std::os::unix::net::UnixStream::connect(&sock)
+                        .is_err()
+                        .then_some(())
+                })
+                .is_some();
+        if stale && std::fs::remove_file(&sock).is_ok() {
             tracing::info!("removed stale socket {}", sock.display());
         }
     }
