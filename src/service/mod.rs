@@ -122,10 +122,15 @@ fn main_pid(rec: &Record, members: &[i32]) -> Option<i32> {
         .filter(|p| members.contains(p))
 }
 
-/// The socket on `port` that one of `members` listens on.
-fn listening(members: &[i32], port: Option<u16>) -> Option<SocketAddr> {
+/// The socket on `port` that a process of the group listens on: the leader's first (an
+/// nginx master holds them all), else any member's (a scan of all of /proc).
+fn listening(g: &Group, port: Option<u16>) -> Option<SocketAddr> {
     let port = port?;
-    members.iter().find_map(|&m| procfs::listening_on(m, port))
+    procfs::listening_on(g.leader.pid, port).or_else(|| {
+        g.members()
+            .iter()
+            .find_map(|&m| procfs::listening_on(m, port))
+    })
 }
 
 /// Remove what a server leaves behind after it was killed: its pidfile (only if it
@@ -213,8 +218,7 @@ fn wait_ready<S: Service>(
                 S::INFO.name
             ))));
         }
-        let members = g.members();
-        let addr = listening(&members, port);
+        let addr = listening(g, port);
         if port.is_some() && addr.is_none() {
             last = format!("nothing of it listens on port {}", port.unwrap_or(0));
             return None;
@@ -409,8 +413,7 @@ impl<S: Service> Agent for Svc<S> {
         }
         if ctx.check_level() >= 10 {
             let port: Option<u16> = rec.parsed(key::PORT);
-            let members = g.members();
-            let addr = listening(&members, port);
+            let addr = listening(&g, port);
             if let (Some(port), None) = (port, addr) {
                 return Err(OcfError::generic(format!(
                     "{} runs (pid {}) but nothing of it listens on port {port}",
