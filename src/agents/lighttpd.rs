@@ -7,8 +7,8 @@
 //! Stop: SIGINT (graceful: finish requests), SIGTERM, then SIGKILL for every process of
 //! the instance (CGI/FastCGI children included). reload: SIGUSR1 (graceful restart).
 
-use crate::service::group::{split_words, StopStep};
-use crate::service::{self, http, key, Service};
+use crate::service::group::StopStep;
+use crate::service::{self, key, Service};
 use crate::state::Record;
 use nix::sys::signal::Signal;
 use ocf::params::Port;
@@ -104,22 +104,8 @@ impl Parsed {
     }
 }
 
-fn url_param(name: &str, v: &Option<String>) -> Result<Option<http::Url>, OcfError> {
-    v.as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| http::Url::parse(s).map_err(|e| OcfError::invalid_param(name, e)))
-        .transpose()
-}
-
 fn extra(p: &LighttpdParams) -> Result<Vec<OsString>, OcfError> {
-    Ok(match &p.options {
-        Some(o) => split_words(o)
-            .map_err(|e| OcfError::invalid_param("options", e))?
-            .into_iter()
-            .map(OsString::from)
-            .collect(),
-        None => vec![],
-    })
+    service::words_param("options", &p.options)
 }
 
 /// lighttpd's complaint: the lines of `-tt`'s output without timestamps.
@@ -175,8 +161,8 @@ impl Service for Lighttpd {
     const RELOAD: Option<Signal> = Some(Signal::SIGUSR1);
 
     fn check_params(p: &LighttpdParams) -> Result<(), OcfError> {
-        url_param("statusurl", &p.statusurl)?;
-        url_param("testurl", &p.testurl)?;
+        service::url_param("statusurl", &p.statusurl)?;
+        service::url_param("testurl", &p.testurl)?;
         for (k, v) in [("statusregex", &p.statusregex), ("testregex", &p.testregex)] {
             if let Some(r) = v {
                 service::regex_param(k, r)?;
@@ -221,12 +207,12 @@ impl Service for Lighttpd {
             rec.set(key::ERROR_LOG, log);
         }
         if let Some(u) = p.statusurl.as_deref().filter(|s| !s.is_empty()) {
-            rec.set("status_url", u);
+            rec.set(key::STATUS_URL, u);
         } else if let Some(u) = parsed.status_url {
-            rec.set("status_url", u);
+            rec.set(key::STATUS_URL, u);
         }
         if let Some(r) = &p.statusregex {
-            rec.set("status_regex", r);
+            rec.set(key::STATUS_REGEX, r);
         }
         Ok(rec)
     }
@@ -255,24 +241,7 @@ impl Service for Lighttpd {
         listening: Option<SocketAddr>,
         deadline: &Deadline,
     ) -> Result<(), String> {
-        match plan.get("status_url") {
-            Some(u) => {
-                let url = http::Url::parse(u)?;
-                let re = plan
-                    .get("status_regex")
-                    .map(|r| service::regex_param("statusregex", r).map_err(|e| e.reason))
-                    .transpose()?;
-                service::http_check(&url, re.as_ref(), listening, deadline)
-            }
-            None => {
-                let (addr, host) = http::Url::parse("/")?.target(listening)?;
-                let r = http::get(addr, &host, "/", deadline)?;
-                if r.status >= 500 {
-                    return Err(format!("GET / answered HTTP {}", r.status));
-                }
-                Ok(())
-            }
-        }
+        service::web_ping(plan, listening, deadline)
     }
 
     fn content(
@@ -286,16 +255,12 @@ impl Service for Lighttpd {
                 "the parameters do not parse; no depth-20 check is possible",
             ));
         };
-        if let Some(url) = url_param("testurl", &p.testurl)? {
-            let re = p
-                .testregex
-                .as_deref()
-                .map(|r| service::regex_param("testregex", r))
-                .transpose()?;
-            service::http_check(&url, re.as_ref(), listening, &ctx.deadline)
-                .map_err(|e| OcfError::generic(format!("depth-20 check: {e}")))?;
-        }
-        Ok(())
+        service::web_content(
+            ("testurl", &p.testurl),
+            ("testregex", &p.testregex),
+            listening,
+            &ctx.deadline,
+        )
     }
 }
 

@@ -12,7 +12,7 @@
 //! - Depth 20: `SELECT COUNT(*) FROM <test_table>` through the client binary, the
 //!   credentials in a 0600 option file (never on a command line, never logged).
 
-use crate::service::group::{split_words, StopStep};
+use crate::service::group::StopStep;
 use crate::service::{self, key, Service};
 use crate::state::{Record, StateFile};
 use nix::sys::signal::Signal;
@@ -105,14 +105,7 @@ fn config_path(p: &MysqlParams) -> PathBuf {
 }
 
 fn extra(p: &MysqlParams) -> Result<Vec<OsString>, OcfError> {
-    Ok(match &p.additional_parameters {
-        Some(o) => split_words(o)
-            .map_err(|e| OcfError::invalid_param("additional_parameters", e))?
-            .into_iter()
-            .map(OsString::from)
-            .collect(),
-        None => vec![],
-    })
+    service::words_param("additional_parameters", &p.additional_parameters)
 }
 
 fn server_args(p: &MysqlParams, config: &Path) -> Result<Vec<OsString>, OcfError> {

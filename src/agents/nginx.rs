@@ -6,7 +6,7 @@
 //! gives the pidfile, the port (first `listen`) and a `stub_status` location.
 
 use crate::service::group::{split_words, StopStep};
-use crate::service::{self, http, key, Service};
+use crate::service::{self, key, Service};
 use crate::state::Record;
 use nix::sys::signal::Signal;
 use ocf::params::Port;
@@ -237,14 +237,7 @@ fn base_args(p: &NginxParams, config: &Path) -> Result<Vec<OsString>, OcfError> 
         "-g".into(),
         "daemon off;".into(),
     ];
-    if let Some(o) = &p.options {
-        a.extend(
-            split_words(o)
-                .map_err(|e| OcfError::invalid_param("options", e))?
-                .into_iter()
-                .map(OsString::from),
-        );
-    }
+    a.extend(service::words_param("options", &p.options)?);
     Ok(a)
 }
 
@@ -266,13 +259,6 @@ fn nginx_message(stderr: &str) -> String {
         }
         None => line.trim().to_string(),
     }
-}
-
-fn url_param(name: &str, v: &Option<String>) -> Result<Option<http::Url>, OcfError> {
-    v.as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| http::Url::parse(s).map_err(|e| OcfError::invalid_param(name, e)))
-        .transpose()
 }
 
 impl Service for Nginx {
@@ -312,8 +298,8 @@ impl Service for Nginx {
     const RELOAD: Option<Signal> = Some(Signal::SIGHUP);
 
     fn check_params(p: &NginxParams) -> Result<(), OcfError> {
-        url_param("status10url", &p.status10url)?;
-        url_param("test20url", &p.test20url)?;
+        service::url_param("status10url", &p.status10url)?;
+        service::url_param("test20url", &p.test20url)?;
         service::regex_param("status10regex", &p.status10regex)?;
         if let Some(r) = &p.test20regex {
             service::regex_param("test20regex", r)?;
@@ -324,9 +310,7 @@ impl Service for Nginx {
                 "not supported by rustha; use test20url and test20regex",
             ));
         }
-        if let Some(o) = &p.options {
-            split_words(o).map_err(|e| OcfError::invalid_param("options", e))?;
-        }
+        service::words_param("options", &p.options)?;
         if let Some(c) = &p.external_monitor30_cmd {
             if split_words(c)
                 .map_err(|e| OcfError::invalid_param("external_monitor30_cmd", e))?
@@ -378,16 +362,22 @@ impl Service for Nginx {
             .or_else(|| dump.listen.as_deref().and_then(listen_port))
             .unwrap_or(80);
         rec.set(key::PORT, port);
-        match (url_param("status10url", &p.status10url)?, dump.stub_status) {
+        match (
+            service::url_param("status10url", &p.status10url)?,
+            dump.stub_status,
+        ) {
             (Some(_), _) => {
-                rec.set("status_url", p.status10url.as_deref().unwrap_or_default());
+                rec.set(
+                    key::STATUS_URL,
+                    p.status10url.as_deref().unwrap_or_default(),
+                );
             }
             (None, Some(loc)) => {
-                rec.set("status_url", loc);
+                rec.set(key::STATUS_URL, loc);
             }
             (None, None) => {}
         }
-        rec.set("status_regex", &p.status10regex);
+        rec.set(key::STATUS_REGEX, &p.status10regex);
         Ok(rec)
     }
 
@@ -405,25 +395,7 @@ impl Service for Nginx {
         listening: Option<SocketAddr>,
         deadline: &Deadline,
     ) -> Result<(), String> {
-        match plan.get("status_url") {
-            Some(u) => {
-                let url = http::Url::parse(u)?;
-                let re = plan
-                    .get("status_regex")
-                    .map(|r| service::regex_param("status10regex", r).map_err(|e| e.reason))
-                    .transpose()?;
-                service::http_check(&url, re.as_ref(), listening, deadline)
-            }
-            None => {
-                let url = http::Url::parse("/")?;
-                let (addr, host) = url.target(listening)?;
-                let r = http::get(addr, &host, "/", deadline)?;
-                if r.status >= 500 {
-                    return Err(format!("GET / answered HTTP {}", r.status));
-                }
-                Ok(())
-            }
-        }
+        service::web_ping(plan, listening, deadline)
     }
 
     fn content(
@@ -437,15 +409,12 @@ impl Service for Nginx {
                 "the parameters do not parse; no depth-20 check is possible",
             ));
         };
-        if let Some(url) = url_param("test20url", &p.test20url)? {
-            let re = p
-                .test20regex
-                .as_deref()
-                .map(|r| service::regex_param("test20regex", r))
-                .transpose()?;
-            service::http_check(&url, re.as_ref(), listening, &ctx.deadline)
-                .map_err(|e| OcfError::generic(format!("depth-20 check: {e}")))?;
-        }
+        service::web_content(
+            ("test20url", &p.test20url),
+            ("test20regex", &p.test20regex),
+            listening,
+            &ctx.deadline,
+        )?;
         if ctx.check_level() >= 30 {
             if let Some(cmd) = &p.external_monitor30_cmd {
                 let words = split_words(cmd)

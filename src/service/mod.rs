@@ -47,6 +47,9 @@ pub mod key {
     pub const ERROR_LOG: &str = "error_log";
     /// The binary started.
     pub const BIN: &str = "bin";
+    /// Web servers: the depth-10 page, and what it must match.
+    pub const STATUS_URL: &str = "status_url";
+    pub const STATUS_REGEX: &str = "status_regex";
 }
 
 /// One server kind. Everything else is the core's.
@@ -483,6 +486,74 @@ pub fn http_check(
                 re.as_str()
             ));
         }
+    }
+    Ok(())
+}
+
+/// A URL parameter (unset or empty: none).
+pub fn url_param(name: &str, v: &Option<String>) -> Result<Option<http::Url>, OcfError> {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| http::Url::parse(s).map_err(|e| OcfError::invalid_param(name, e)))
+        .transpose()
+}
+
+/// A parameter of extra command-line words (see [`group::split_words`]).
+pub fn words_param(name: &str, v: &Option<String>) -> Result<Vec<OsString>, OcfError> {
+    Ok(match v {
+        Some(o) => group::split_words(o)
+            .map_err(|e| OcfError::invalid_param(name, e))?
+            .into_iter()
+            .map(OsString::from)
+            .collect(),
+        None => vec![],
+    })
+}
+
+/// A web server's depth-10 check (and start's readiness): the plan's status page, which
+/// must answer 2xx (and match its regex when one is set); without one, the site root,
+/// where any answer below 500 shows the server serves.
+pub fn web_ping(
+    plan: &Record,
+    listening: Option<SocketAddr>,
+    deadline: &Deadline,
+) -> Result<(), String> {
+    match plan.get(key::STATUS_URL) {
+        Some(u) => {
+            let url = http::Url::parse(u)?;
+            let re = plan
+                .get(key::STATUS_REGEX)
+                .map(|r| regex_param("status regex", r).map_err(|e| e.reason))
+                .transpose()?;
+            http_check(&url, re.as_ref(), listening, deadline)
+        }
+        None => {
+            let (addr, host) = http::Url::parse("/")?.target(listening)?;
+            let r = http::get(addr, &host, "/", deadline)?;
+            if r.status >= 500 {
+                return Err(format!("GET / answered HTTP {}", r.status));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A web server's depth-20 check: the URL parameter `url` (when set) answers 2xx and
+/// matches the regex parameter `regex` (when set).
+pub fn web_content(
+    url: (&str, &Option<String>),
+    regex: (&str, &Option<String>),
+    listening: Option<SocketAddr>,
+    deadline: &Deadline,
+) -> Result<(), OcfError> {
+    if let Some(u) = url_param(url.0, url.1)? {
+        let re = regex
+            .1
+            .as_deref()
+            .map(|r| regex_param(regex.0, r))
+            .transpose()?;
+        http_check(&u, re.as_ref(), listening, deadline)
+            .map_err(|e| OcfError::generic(format!("depth-20 check: {e}")))?;
     }
     Ok(())
 }
