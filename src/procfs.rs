@@ -228,7 +228,16 @@ pub fn listening_on(pid: i32, port: u16) -> Option<SocketAddr> {
 
 /// Who holds a LISTEN socket on `port` in our namespace: "pid 123 (nc)", ...
 pub fn listening_owners(port: u16) -> Vec<String> {
-    let inodes: HashSet<u64> = tcp_listeners(None, port).iter().map(|l| l.inode).collect();
+    listening_owners_where(port, |_| true)
+}
+
+/// As [`listening_owners`], for the listeners whose address `pick` accepts.
+pub fn listening_owners_where(port: u16, pick: impl Fn(&SocketAddr) -> bool) -> Vec<String> {
+    let inodes: HashSet<u64> = tcp_listeners(None, port)
+        .iter()
+        .filter(|l| pick(&l.addr))
+        .map(|l| l.inode)
+        .collect();
     if inodes.is_empty() {
         return vec![];
     }

@@ -535,3 +535,34 @@ fn reload_tests_the_configuration_first_and_never_starts() {
     t.expect("stop", 0);
     assert!(!site.path("nginx.pid").exists(), "pidfile left after stop");
 }
+
+#[test]
+fn two_servers_on_one_port_and_two_addresses_do_not_conflict() {
+    // Two web resources, each bound to its own VIP on port 8080 (here: two loopback
+    // addresses); a third one on every address would collide with both.
+    let a = nginx_site_listen("ngx-a", "127.0.0.1:8080");
+    let b = nginx_site_listen("ngx-b", "127.0.0.2:8080");
+    let all = nginx_site_listen("ngx-all", "8080");
+    let ta = setup("nginx", &a);
+    let guard = |site: &Site, tag: &str| {
+        let inst = instance(tag);
+        Running {
+            link: ta.run.link.clone(),
+            env: site.env(&inst, ta.state.path()),
+            state: ta.state.path().to_path_buf(),
+            agent: "nginx".into(),
+            instance: inst,
+        }
+    };
+    let (gb, gall) = (guard(&b, "nginx-b"), guard(&all, "nginx-all"));
+    let (env_b, env_all) = (gb.env.clone(), gall.env.clone());
+    ta.expect("start", 0);
+    let r = ta.with(env_b.clone(), "start");
+    assert_eq!(r.code, 0, "a second address on the same port: {}", r.stderr);
+    let r = ta.with(env_all.clone(), "start");
+    assert_eq!(r.code, 1, "every address: {}", r.stderr);
+    assert!(r.reason().unwrap().contains("port 8080 is already in use"));
+    assert_eq!(ta.with(env_b.clone(), "stop").code, 0);
+    assert_eq!(ta.with(env_all.clone(), "stop").code, 0);
+    ta.expect("stop", 0);
+}

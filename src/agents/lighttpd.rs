@@ -68,6 +68,7 @@ pub struct Parsed {
     pub pidfile: Option<String>,
     pub status_url: Option<String>,
     pub errorlog: Option<String>,
+    pub bind: Option<String>,
 }
 
 fn unquote(v: &str) -> String {
@@ -94,6 +95,7 @@ impl Parsed {
                         "server.pid-file" => p.pidfile = Some(v),
                         "status.status-url" => p.status_url = Some(v),
                         "server.errorlog" => p.errorlog = Some(v),
+                        "server.bind" => p.bind = Some(v),
                         _ => {}
                     }
                 }
@@ -203,6 +205,9 @@ impl Service for Lighttpd {
         if let Some(pf) = parsed.pidfile {
             rec.set(key::PIDFILE, pf);
         }
+        if let Some(ip) = parsed.bind.and_then(|b| b.parse::<std::net::IpAddr>().ok()) {
+            rec.set(key::BIND, ip);
+        }
         if let Some(log) = parsed.errorlog {
             rec.set(key::ERROR_LOG, log);
         }
@@ -288,6 +293,7 @@ mod tests {
                 pidfile: Some("/tmp/x/lighttpd.pid".into()),
                 status_url: Some("/server-status".into()),
                 errorlog: Some("/tmp/x/err.log".into()),
+                bind: None,
             }
         );
     }

@@ -203,6 +203,18 @@ pub fn listen_port(v: &str) -> Option<u16> {
     }
 }
 
+/// The address of a `listen` value, when it names one (`127.0.0.1:8080`, `[::1]:80`).
+pub fn listen_ip(v: &str) -> Option<std::net::IpAddr> {
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    v.rsplit_once(':')
+        .map_or(v, |(h, _)| h)
+        .parse::<std::net::Ipv4Addr>()
+        .ok()
+        .map(Into::into)
+}
+
 /// `--conf-path` and `--pid-path` from `nginx -V`.
 fn build_paths(bin: &Path, deadline: &Deadline) -> (Option<String>, Option<String>) {
     let Ok((_, out, err)) = service::run_tool(bin, &["-V".into()], deadline) else {
@@ -362,6 +374,9 @@ impl Service for Nginx {
             .or_else(|| dump.listen.as_deref().and_then(listen_port))
             .unwrap_or(80);
         rec.set(key::PORT, port);
+        if let Some(ip) = dump.listen.as_deref().and_then(listen_ip) {
+            rec.set(key::BIND, ip);
+        }
         match (
             service::url_param("status10url", &p.status10url)?,
             dump.stub_status,
@@ -482,6 +497,18 @@ http {
         assert_eq!(listen_port("*:83"), Some(83));
         assert_eq!(listen_port("localhost"), Some(80));
         assert_eq!(listen_port("unix:/run/x.sock"), None);
+        assert_eq!(
+            listen_ip("127.0.0.1:81"),
+            Some("127.0.0.1".parse().unwrap())
+        );
+        assert_eq!(listen_ip("192.0.2.5"), Some("192.0.2.5".parse().unwrap()));
+        assert_eq!(
+            listen_ip("[2001:db8::1]:80"),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(listen_ip("8080"), None);
+        assert_eq!(listen_ip("*:80"), None);
+        assert_eq!(listen_ip("localhost:80"), None);
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub mod key {
     pub const PIDFILE: &str = "pidfile";
     /// The TCP port it must listen on (absent: no TCP check).
     pub const PORT: &str = "port";
+    /// The address it binds that port on, when the configuration names one (absent:
+    /// every address).
+    pub const BIND: &str = "bind";
     /// A unix socket it creates (removed after a stop).
     pub const SOCKET: &str = "socket";
     /// The server's error log (lines from it explain a failed start).
@@ -254,9 +257,13 @@ fn abort_start(g: &Group, child: Option<&mut Child>, rec: &Record, state: &State
     let _ = state.remove();
 }
 
-/// Another process listening on the port the server needs.
-fn port_taken(port: u16) -> Option<String> {
-    let owners = procfs::listening_owners(port);
+/// Another process listening where the server will: on the port, and on its address, or
+/// on every address (its or ours). Two servers on one port but two addresses (two VIPs)
+/// do not conflict.
+fn port_taken(port: u16, bind: Option<std::net::IpAddr>) -> Option<String> {
+    let owners = procfs::listening_owners_where(port, |a| {
+        a.ip().is_unspecified() || bind.is_none_or(|b| b.is_unspecified() || b == a.ip())
+    });
     (!owners.is_empty()).then(|| owners.join(", "))
 }
 
@@ -308,7 +315,7 @@ impl<S: Service> Agent for Svc<S> {
             return wait_ready::<S>(&rec, &g, None, &state, &ctx.deadline);
         }
         if let Some(port) = plan.parsed::<u16>(key::PORT) {
-            if let Some(owner) = port_taken(port) {
+            if let Some(owner) = port_taken(port, plan.parsed(key::BIND)) {
                 return Err(OcfError::generic(format!(
                     "port {port} is already in use by {owner}"
                 )));
