@@ -12,7 +12,7 @@ use crate::service::{self, key, Service};
 use crate::state::Record;
 use nix::sys::signal::Signal;
 use ocf::params::Port;
-use ocf::{Action, ActionSpec, AgentInfo, Ctx, Deadline, OcfError, ParamSpec};
+use ocf::{AgentInfo, Ctx, Deadline, OcfError, ParamSpec};
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -139,14 +139,7 @@ impl Service for Lighttpd {
             then SIGTERM, then SIGKILL to every process of the instance within the operation's \
             timeout; depth 10 fetches the status page, depth 20 checks testurl. reload tests \
             the configuration, then sends SIGUSR1 (graceful restart).",
-        actions: &[
-            ActionSpec::new(Action::Start, 60),
-            ActionSpec::new(Action::Stop, 60),
-            ActionSpec::new(Action::Monitor, 20).interval(10).depth(0),
-            ActionSpec::new(Action::Reload, 30),
-            ActionSpec::new(Action::MetaData, 5),
-            ActionSpec::new(Action::ValidateAll, 30),
-        ],
+        actions: service::WEB_ACTIONS,
     };
     const STOP: &'static [StopStep] = &[
         StopStep {
@@ -250,16 +243,11 @@ impl Service for Lighttpd {
     }
 
     fn content(
-        p: Option<&LighttpdParams>,
+        p: &LighttpdParams,
         _plan: &Record,
         listening: Option<SocketAddr>,
         ctx: &Ctx,
     ) -> Result<(), OcfError> {
-        let Some(p) = p else {
-            return Err(OcfError::generic(
-                "the parameters do not parse; no depth-20 check is possible",
-            ));
-        };
         service::web_content(
             ("testurl", &p.testurl),
             ("testregex", &p.testregex),

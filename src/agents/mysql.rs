@@ -456,16 +456,11 @@ impl Service for Mysql {
     }
 
     fn content(
-        p: Option<&MysqlParams>,
+        p: &MysqlParams,
         plan: &Record,
         _listening: Option<SocketAddr>,
         ctx: &Ctx,
     ) -> Result<(), OcfError> {
-        let Some(p) = p else {
-            return Err(OcfError::generic(
-                "the parameters do not parse; no depth-20 check is possible",
-            ));
-        };
         let client = service::find_binary(p.client_binary.as_deref(), "the mysql client", CLIENTS)?;
         let state = StateFile::for_ctx(ctx);
         let mut opt = state.path.clone().into_os_string();

@@ -10,7 +10,7 @@ use crate::service::{self, key, Service};
 use crate::state::Record;
 use nix::sys::signal::Signal;
 use ocf::params::Port;
-use ocf::{Action, ActionSpec, AgentInfo, Ctx, Deadline, OcfError, ParamSpec};
+use ocf::{AgentInfo, Ctx, Deadline, OcfError, ParamSpec};
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -286,14 +286,7 @@ impl Service for Nginx {
             to every nginx process of the instance, workers included, within the operation's \
             timeout; depth 10 fetches the stub_status page, depth 20 checks test20url. reload \
             tests the configuration, then sends SIGHUP; it never starts a stopped nginx.",
-        actions: &[
-            ActionSpec::new(Action::Start, 60),
-            ActionSpec::new(Action::Stop, 60),
-            ActionSpec::new(Action::Monitor, 20).interval(10).depth(0),
-            ActionSpec::new(Action::Reload, 30),
-            ActionSpec::new(Action::MetaData, 5),
-            ActionSpec::new(Action::ValidateAll, 30),
-        ],
+        actions: service::WEB_ACTIONS,
     };
     const STOP: &'static [StopStep] = &[
         StopStep {
@@ -414,16 +407,11 @@ impl Service for Nginx {
     }
 
     fn content(
-        p: Option<&NginxParams>,
+        p: &NginxParams,
         _plan: &Record,
         listening: Option<SocketAddr>,
         ctx: &Ctx,
     ) -> Result<(), OcfError> {
-        let Some(p) = p else {
-            return Err(OcfError::generic(
-                "the parameters do not parse; no depth-20 check is possible",
-            ));
-        };
         service::web_content(
             ("test20url", &p.test20url),
             ("test20regex", &p.test20regex),

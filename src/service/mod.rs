@@ -88,9 +88,9 @@ pub trait Service: 'static {
         listening: Option<SocketAddr>,
         deadline: &Deadline,
     ) -> Result<(), String>;
-    /// The content check of depth 20. `p` is `None` when the parameters do not parse.
+    /// The content check of depth 20.
     fn content(
-        p: Option<&Self::Params>,
+        p: &Self::Params,
         plan: &Record,
         listening: Option<SocketAddr>,
         ctx: &Ctx,
@@ -175,9 +175,14 @@ fn clean_leftovers(rec: &Record, state: &StateFile) {
 fn foreign<S: Service>(p: &S::Params, ctx: &Ctx) -> Option<(Record, Group)> {
     let bin = S::binary(p).ok()?;
     let pf = S::pidfile(p, &bin, ctx)?;
-    let pid = read_pidfile(&pf)?;
+    foreign_at::<S>(&bin, &pf)
+}
+
+/// As [`foreign`], with the pidfile already known (start has it from its plan).
+fn foreign_at<S: Service>(bin: &Path, pf: &Path) -> Option<(Record, Group)> {
+    let pid = read_pidfile(pf)?;
     let exe = procfs::exe(pid)?;
-    if !S::is_server_exe(&bin, &exe) {
+    if !S::is_server_exe(bin, &exe) {
         return None;
     }
     let leader = Identity::of(pid).filter(Identity::is_alive)?;
@@ -299,7 +304,11 @@ impl<S: Service> Agent for Svc<S> {
             state.remove()?;
         }
         let mut plan = S::plan(p, &bin, ctx)?;
-        if let Some((mut rec, g)) = foreign::<S>(p, ctx) {
+        // The plan names the pidfile: no second configuration test to find it.
+        let running = plan
+            .get(key::PIDFILE)
+            .and_then(|pf| foreign_at::<S>(&bin, Path::new(pf)));
+        if let Some((mut rec, g)) = running {
             tracing::warn!(
                 "{} already runs without rustha (pid {} from its pidfile); taking it over",
                 S::INFO.name,
@@ -433,6 +442,9 @@ impl<S: Service> Agent for Svc<S> {
             }
             S::ping(&rec, addr, &ctx.deadline).map_err(OcfError::generic)?;
             if ctx.check_level() >= 20 {
+                let p = p.ok_or_else(|| {
+                    OcfError::generic("the parameters do not parse; no depth-20 check is possible")
+                })?;
                 S::content(p, &rec, addr, ctx)?;
             }
         }
@@ -496,6 +508,19 @@ pub fn http_check(
     }
     Ok(())
 }
+
+/// The actions a web server agent advertises (only depth 0 as a default monitor: pcs
+/// creates a recurring monitor for every advertised depth).
+pub const WEB_ACTIONS: &[ocf::ActionSpec] = &[
+    ocf::ActionSpec::new(Action::Start, 60),
+    ocf::ActionSpec::new(Action::Stop, 60),
+    ocf::ActionSpec::new(Action::Monitor, 20)
+        .interval(10)
+        .depth(0),
+    ocf::ActionSpec::new(Action::Reload, 30),
+    ocf::ActionSpec::new(Action::MetaData, 5),
+    ocf::ActionSpec::new(Action::ValidateAll, 30),
+];
 
 /// A URL parameter (unset or empty: none).
 pub fn url_param(name: &str, v: &Option<String>) -> Result<Option<http::Url>, OcfError> {
