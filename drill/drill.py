@@ -904,22 +904,27 @@ def restart(i):
     """Bring a node back after a drill: daemons gone, link up, cluster stack started."""
     if fence_agent("status", i) == 2:
         fence_agent("on", i)
-    kill_node_daemons(i) if not read_pid(os.path.join(ndir(i), "pacemakerd.pid")) else None
-    if not read_pid(os.path.join(ndir(i), "pacemakerd.pid")):
-        # A fenced node's mounts are intact (the holder survives); its /run state is not
-        # from this boot any more: clear the agents' runtime state, as a reboot would.
-        for sub in ("run-ra", "run-rustha"):
-            d = os.path.join(ndir(i), sub)
-            for e in os.listdir(d):
-                p = os.path.join(d, e)
-                shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
-        flag = os.path.join(ndir(i), "failing-mount")
-        if os.path.exists(flag):
-            in_node(i, "umount", f"/usr/lib/ocf/resource.d/{open(flag).read().strip()}", check=False)
-            os.unlink(flag)
-        start_node(i)
-        wait_until(f"node{i} back online", 120,
-                   lambda: (x := cluster_view()) is not None and f"node{i}" in online_nodes(x))
+    if read_pid(os.path.join(ndir(i), "pacemakerd.pid")):
+        return
+    # What is left of the old stack (corosync after pacemakerd died) goes first.
+    kill_node_daemons(i)
+    # A fenced node's mounts are intact (the holder survives); its /run state is not
+    # from this boot any more: clear the agents' runtime state, as a reboot would.
+    for sub in ("run-ra", "run-rustha"):
+        d = os.path.join(ndir(i), sub)
+        for e in os.listdir(d):
+            p = os.path.join(d, e)
+            if os.path.isdir(p):
+                shutil.rmtree(p)
+            else:
+                os.unlink(p)
+    flag = os.path.join(ndir(i), "failing-mount")
+    if os.path.exists(flag):
+        in_node(i, "umount", f"/usr/lib/ocf/resource.d/{open(flag).read().strip()}", check=False)
+        os.unlink(flag)
+    start_node(i)
+    wait_until(f"node{i} back online", 120,
+               lambda: (x := cluster_view()) is not None and f"node{i}" in online_nodes(x))
 
 
 def analyse(drill, t0, t_end, samples, events, active):
