@@ -10,26 +10,34 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 const GIT: &str = env!("RUSTHA_GIT_REV");
 
 fn tool_usage() -> String {
-    format!(
+    let mut s = format!(
         "rustha {VERSION}: Pacemaker OCF resource agents in one binary.\n\n\
          Installed as symlinks {}/resource.d/{PROVIDER}/<agent> -> this binary, it runs the\n\
-         agent named by the link. By hand:\n\
-         \x20 rustha list                   agents in this binary, one per line\n\
-         \x20 rustha describe <agent>       parameters and actions, for people (Markdown)\n\
-         \x20 rustha <agent> <action>       run an OCF action (parameters from OCF_RESKEY_*)\n\
-         \x20 rustha meta <dir>             write <dir>/<agent>.xml and .md for every agent\n\
-         \x20 rustha --version\n",
+         agent named by the link. By hand:\n",
         ocf::env::DEFAULT_OCF_ROOT
-    )
+    );
+    for (args, what) in crate::manpage::COMMANDS {
+        s.push_str(&format!("  rustha {args:<20} {what}\n"));
+    }
+    s.push_str("Manual: rustha(8), ocf_rustha_<agent>(7).\n");
+    s
 }
 
+/// Everything generated from the declarations: `<dir>/<agent>.xml` and `.md`, and the
+/// manual pages in `<dir>/man/`.
 fn write_meta(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    let man = dir.join("man");
+    std::fs::create_dir_all(&man)?;
+    let source = format!("rustha {VERSION}");
     for a in registry::AGENTS {
         std::fs::write(dir.join(format!("{}.xml", a.name())), a.metadata())?;
         std::fs::write(dir.join(format!("{}.md", a.name())), a.markdown(PROVIDER))?;
+        std::fs::write(
+            man.join(format!("{}.7", ocf::man::page_name(PROVIDER, a.name()))),
+            a.man_page(PROVIDER, &source),
+        )?;
     }
-    Ok(())
+    std::fs::write(man.join("rustha.8"), crate::manpage::page(VERSION))
 }
 
 fn run_agent(agent: &dyn ocf::DynAgent, action: Option<&str>) -> u8 {

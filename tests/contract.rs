@@ -159,9 +159,11 @@ fn meta_data_as_nobody_is_valid_everywhere_and_committed() {
         );
         // Committed copies must not drift (RUSTHA_BLESS=1 rewrites them: `make meta`).
         let md = a.markdown(rustha::registry::PROVIDER);
+        let man = a.man_page(rustha::registry::PROVIDER, &source());
         for (file, text) in [
             (format!("{}.xml", a.name()), &xml),
             (format!("{}.md", a.name()), &md),
+            (format!("man/{}", man_file(a.name())), &man),
         ] {
             let path = repo().join("meta").join(&file);
             if bless {
@@ -176,6 +178,158 @@ fn meta_data_as_nobody_is_valid_everywhere_and_committed() {
             );
             t.case();
         }
+    }
+}
+
+fn source() -> String {
+    format!("rustha {}", env!("CARGO_PKG_VERSION"))
+}
+
+fn man_file(agent: &str) -> String {
+    format!(
+        "{}.7",
+        ocf::man::page_name(rustha::registry::PROVIDER, agent)
+    )
+}
+
+/// A committed page: `RUSTHA_BLESS=1` rewrites it, otherwise it must equal `text`.
+fn committed(rel: &str, text: &str) {
+    let path = repo().join("meta").join(rel);
+    if std::env::var_os("RUSTHA_BLESS").is_some() {
+        std::fs::write(&path, text).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("meta/{rel} is missing: run `make meta` and commit it"));
+    assert!(
+        on_disk == text,
+        "meta/{rel} drifted from the declaration: run `make meta` and commit"
+    );
+}
+
+/// `man -l` as a reader sees it, in the C locale, one paragraph per line; groff's
+/// warnings (`--warnings`) are returned separately.
+fn render_man(page: &Path) -> (String, String) {
+    let o = Command::new("man")
+        .args(["--warnings", "--no-hyphenation", "--no-justification", "-l"])
+        .arg(page)
+        .env("LC_ALL", "C")
+        .env("MANWIDTH", "4000")
+        .env("MANPAGER", "cat")
+        .output()
+        .expect("man (man-db)");
+    assert!(o.status.success(), "man -l {}", page.display());
+    (
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Parameter names in the order a document lists them.
+fn names_in(doc: &str, re_start: &str, re_end: &str) -> Vec<String> {
+    doc.lines()
+        .filter_map(|l| l.strip_prefix(re_start))
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| l.split_once(re_end).map(|(n, _)| n.to_string()))
+        .collect()
+}
+
+#[test]
+fn manual_pages_render_cleanly_and_say_what_describe_says() {
+    require_tool("man");
+    require_tool("lexgrog");
+    let mut t = Tally("manual pages", 0);
+    let dir = TempDir::new("man");
+    let page = dir.path().join("rustha.8");
+    std::fs::write(&page, rustha::manpage::page(env!("CARGO_PKG_VERSION"))).unwrap();
+    committed("man/rustha.8", &std::fs::read_to_string(&page).unwrap());
+    let (tool, warnings) = render_man(&page);
+    assert!(warnings.is_empty(), "rustha.8: {warnings}");
+    for a in registry() {
+        // The tool page lists every agent and points to its page.
+        assert!(
+            squash(&tool).contains(&format!(
+                "ocf:rustha:{} {}",
+                a.name(),
+                squash(a.info().shortdesc.trim_end_matches('.'))
+            )),
+            "rustha(8) lacks {}",
+            a.name()
+        );
+        assert!(tool.contains(&format!("ocf_rustha_{}(7)", a.name())));
+        let file = dir.path().join(man_file(a.name()));
+        std::fs::write(&file, a.man_page(rustha::registry::PROVIDER, &source())).unwrap();
+        let (text, warnings) = render_man(&file);
+        assert!(warnings.is_empty(), "{}: {warnings}", file.display());
+        // whatis/apropos can index it: the NAME line parses.
+        let o = Command::new("lexgrog").arg(&file).output().unwrap();
+        let whatis = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success()
+                && whatis.contains(&format!(
+                    "ocf_rustha_{} - {}",
+                    a.name(),
+                    a.info().shortdesc.trim()
+                )),
+            "lexgrog {}: {whatis}",
+            file.display()
+        );
+        // The same parameters, in the same order, as `rustha describe` and the meta-data.
+        let describe = Command::new(bin())
+            .args(["describe", a.name()])
+            .output()
+            .unwrap();
+        assert!(describe.status.success());
+        let describe = String::from_utf8(describe.stdout).unwrap();
+        let declared: Vec<String> = a.params().iter().map(|p| p.name.to_string()).collect();
+        assert_eq!(names_in(&describe, "| `", "` |"), declared, "{}", a.name());
+        let section = text
+            .split("\nPARAMETERS\n")
+            .nth(1)
+            .and_then(|r| r.split("\nACTIONS\n").next())
+            .unwrap_or_default();
+        assert_eq!(names_in(section, "       ", " ("), declared, "{}", a.name());
+        let xml_names: Vec<String> = a
+            .metadata()
+            .split("<parameter name=\"")
+            .skip(1)
+            .map(|r| r.split('"').next().unwrap().to_string())
+            .collect();
+        assert_eq!(xml_names, declared);
+        // ... and the same words about each of them.
+        let (text, describe) = (squash(&text), squash(&describe));
+        for p in a.params() {
+            let short = squash(p.shortdesc.trim().trim_end_matches('.'));
+            let long = squash(&p.full_longdesc());
+            for doc in [&text, &describe] {
+                assert!(doc.contains(&short), "{}.{}: {short}", a.name(), p.name);
+                assert!(doc.contains(&long), "{}.{}: {long}", a.name(), p.name);
+            }
+            if let Some(d) = p.default {
+                assert!(text.contains(&format!("default: {d}")), "{}", p.name);
+                assert!(describe.contains(&format!("`{d}`")), "{}", p.name);
+            }
+            if let Some(e) = p.example {
+                assert!(text.contains(&format!("Example: {}", squash(e))));
+                assert!(describe.contains(&format!("Example: `{e}`")));
+            }
+            t.case();
+        }
+        for act in a.info().actions {
+            let facts = format!("{} timeout {}s", act.action.as_str(), act.timeout_s);
+            assert!(text.contains(&facts), "{}: {facts}", a.name());
+            assert!(describe.contains(&format!(
+                "| {} | {}s |",
+                act.action.as_str(),
+                act.timeout_s
+            )));
+            t.case();
+        }
+        assert!(squash(&text).contains(&squash(a.info().longdesc)));
+        t.case();
     }
 }
 

@@ -11,6 +11,7 @@ pub mod docs;
 pub mod env;
 pub mod error;
 pub mod log;
+pub mod man;
 pub mod metadata;
 pub mod params;
 pub mod runner;

@@ -345,6 +345,10 @@ pub trait DynAgent: Sync {
     fn markdown(&self, provider: &str) -> String {
         crate::docs::markdown(provider, self.info(), self.params())
     }
+    /// `ocf_<provider>_<agent>(7)`; `source` is the footer, e.g. "rustha 0.1.0".
+    fn man_page(&self, provider: &str, source: &str) -> String {
+        crate::man::agent_page(provider, source, self.info(), self.params())
+    }
 }
 
 /// The registry entry for agent `A`.
