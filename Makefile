@@ -3,6 +3,7 @@ PREFIX     ?= /usr
 LIBEXECDIR ?= $(PREFIX)/libexec
 OCF_ROOT   ?= $(PREFIX)/lib/ocf
 DOCDIR     ?= $(PREFIX)/share/doc/rustha
+MANDIR     ?= $(PREFIX)/share/man
 PROVIDER   ?= rustha
 DESTDIR    ?=
 CARGO      ?= cargo
@@ -27,13 +28,30 @@ RELEASE_BIN := $(CARGO_TARGET_DIR)/$(TRIPLE)/release/rustha
 DEV_BIN     := $(CARGO_TARGET_DIR)/debug/rustha
 INSTALLED   := $(LIBEXECDIR)/rustha/rustha
 AGENT_DIR   := $(OCF_ROOT)/resource.d/$(PROVIDER)
+# One version for the crate, the agents' meta-data and the packages (a test checks
+# debian/changelog and the spec against it).
+VERSION     := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n1)
+# Packages and the source tarball are made here.
+PKGDIR      ?= $(CURDIR)/build
+DIST        := $(PKGDIR)/rustha-$(VERSION).tar.gz
+# Both package builds unpack the tarball at this one path, so the second build (and the
+# next run) finds cargo's release artefacts up to date.
+PKGSRC      := $(PKGDIR)/src
 
-.PHONY: all build install uninstall test lint meta bench drill clean
+.PHONY: all build install uninstall test lint meta bench drill clean smoke dist deb rpm
 
 all: build
 
+# The package builders' environment is left out: dpkg-buildpackage sets the C flags and
+# SOURCE_DATE_EPOCH, rpmbuild sets PKG_CONFIG_PATH, and aws-lc-sys reruns its C build when
+# any of them changes, and with it every crate above it (~15 min). aws-lc is built with
+# its own flags and no system library; the binary holds no time stamp. So `make build`,
+# `make deb` and `make rpm` share one set of release artefacts.
+BUILD_ENV := env -u CFLAGS -u CXXFLAGS -u CPPFLAGS -u LDFLAGS -u ASFLAGS \
+  -u PKG_CONFIG_PATH -u SOURCE_DATE_EPOCH
 build:
-	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TRIPLE)
+	$(BUILD_ENV) RUSTFLAGS="$(RELEASE_RUSTFLAGS)" \
+	  $(CARGO) build --release --locked --target $(TRIPLE)
 
 # The binary lives in libexec; resource.d/rustha/ holds only one symlink per agent,
 # named by the binary itself (`rustha list`), so the list can never drift.
@@ -43,8 +61,13 @@ install: build
 	for a in $$($(RELEASE_BIN) list); do \
 	  ln -sfn $(INSTALLED) $(DESTDIR)$(AGENT_DIR)/$$a; \
 	done
-	install -d -m 0755 $(DESTDIR)$(DOCDIR)
-	install -m 0644 README.md meta/*.md meta/*.xml $(DESTDIR)$(DOCDIR)/
+	install -d -m 0755 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	for a in $$($(RELEASE_BIN) list); do \
+	  install -m 0644 meta/$$a.md meta/$$a.xml $(DESTDIR)$(DOCDIR)/ && \
+	  install -m 0644 meta/man/ocf_$(PROVIDER)_$$a.7 $(DESTDIR)$(MANDIR)/man7/ || exit 1; \
+	done
+	install -m 0644 meta/man/rustha.8 $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
 	for l in $(DESTDIR)$(AGENT_DIR)/*; do \
@@ -54,6 +77,7 @@ uninstall:
 	rm -f $(DESTDIR)$(INSTALLED)
 	-rmdir $(DESTDIR)$(LIBEXECDIR)/rustha 2>/dev/null
 	rm -rf $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(MANDIR)/man7/ocf_$(PROVIDER)_*.7 $(DESTDIR)$(MANDIR)/man8/rustha.8
 
 # Everything, against the real tools (root, network namespaces, Pacemaker: see .ci/run).
 # Note: the tests point $(AGENT_DIR)/<agent> at the binary under test; run
@@ -101,3 +125,44 @@ drill: build
 
 clean:
 	$(CARGO) clean
+	rm -rf $(PKGDIR)
+
+# What a package build can check without root: the release binary runs, knows its
+# agents, and each answers meta-data.
+smoke: build
+	$(RELEASE_BIN) --version
+	for a in $$($(RELEASE_BIN) list); do \
+	  OCF_ROOT=/nonexistent $(RELEASE_BIN) $$a meta-data >/dev/null || exit 1; \
+	done
+
+# The source tarball: `git archive` of HEAD (so the same commit gives the same bytes:
+# file times are the commit's, gzip -n stores no name or time). COMMIT in it names the
+# commit (export-subst) for `rustha --version`. Not vendored: crates come from
+# crates.io at build time, pinned with checksums by Cargo.lock (`--locked`).
+dist:
+	@git diff --quiet HEAD -- || echo "dist: uncommitted changes are not in $(DIST)" >&2
+	mkdir -p $(PKGDIR)
+	git archive --format=tar --prefix=rustha-$(VERSION)/ HEAD | gzip -n -9 >$(DIST).tmp
+	mv $(DIST).tmp $(DIST)
+	sha256sum $(DIST)
+
+# The .deb, with dpkg-buildpackage and debhelper from the tarball plus its
+# packaging/debian. -d: the Rust toolchain comes from rustup, not a Debian package.
+deb: dist
+	rm -rf $(PKGSRC) && mkdir -p $(PKGSRC)
+	tar -xzf $(DIST) -C $(PKGSRC)
+	cp -a $(PKGSRC)/rustha-$(VERSION)/packaging/debian $(PKGSRC)/rustha-$(VERSION)/debian
+	cd $(PKGSRC)/rustha-$(VERSION) && dpkg-buildpackage -b -us -uc -d
+	mv $(PKGSRC)/rustha_$(VERSION)-*.deb $(PKGSRC)/rustha_$(VERSION)-*.buildinfo \
+	  $(PKGSRC)/rustha_$(VERSION)-*.changes $(PKGDIR)/
+	ls -l $(PKGDIR)/rustha_$(VERSION)-*.deb
+
+# The .rpm, with rpmbuild from the tarball (Debian's rpm package can build it too;
+# --nodeps: there is no RPM database of build dependencies there).
+rpm: dist
+	rm -rf $(PKGDIR)/rpm $(PKGSRC) && mkdir -p $(PKGDIR)/rpm/SOURCES $(PKGSRC)
+	cp $(DIST) $(PKGDIR)/rpm/SOURCES/
+	rpmbuild -bb --nodeps --define "_topdir $(PKGDIR)/rpm" --define "_builddir $(PKGSRC)" \
+	  packaging/rpm/rustha.spec
+	mv $(PKGDIR)/rpm/RPMS/*/rustha-$(VERSION)-*.rpm $(PKGDIR)/
+	ls -l $(PKGDIR)/rustha-$(VERSION)-*.rpm

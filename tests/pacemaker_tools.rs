@@ -11,16 +11,6 @@ fn out(c: &mut Command) -> Run {
     Run::from(c.output().unwrap_or_else(|e| panic!("{c:?}: {e}")))
 }
 
-/// `-o name=value` for every example the agent declares (what its required params need).
-fn examples(agent: &str) -> Vec<(String, String)> {
-    rustha::registry::find(agent)
-        .unwrap()
-        .params()
-        .iter()
-        .filter_map(|p| p.example.map(|v| (p.name.to_string(), v.to_string())))
-        .collect()
-}
-
 #[test]
 fn ocf_tester_passes_every_agent_in_a_private_netns() {
     private_netns();
@@ -34,17 +24,7 @@ fn ocf_tester_passes_every_agent_in_a_private_netns() {
     let state = TempDir::new("ocft-state");
     for agent in agents() {
         let link = agent_link(dir.path(), &agent);
-        let mut c = Command::new("ocf-tester");
-        c.args(["-n", &instance("ocft")]);
-        let fx = fixture(&agent);
-        let mut params: std::collections::BTreeMap<String, String> =
-            examples(&agent).into_iter().collect();
-        params.extend(fx.params.iter().cloned());
-        for (k, v) in params {
-            c.arg("-o").arg(format!("{k}={v}"));
-        }
-        c.arg(&link).env("RUSTHA_STATE_DIR", state.path());
-        let r = out(&mut c);
+        let r = ocf_tester(&agent, &link, Some(state.path()));
         println!("{}", r.stdout);
         assert_eq!(r.code, 0, "ocf-tester {agent}: {}\n{}", r.stdout, r.stderr);
         assert!(r.stdout.contains("passed all tests"), "{}", r.stdout);

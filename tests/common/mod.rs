@@ -262,6 +262,38 @@ pub fn fixture(agent: &str) -> Fixture {
     }
 }
 
+/// `-o name=value` for every example the agent declares (what its required params need).
+pub fn examples(agent: &str) -> Vec<(String, String)> {
+    rustha::registry::find(agent)
+        .unwrap()
+        .params()
+        .iter()
+        .filter_map(|p| p.example.map(|v| (p.name.to_string(), v.to_string())))
+        .collect()
+}
+
+/// `ocf-tester` on the agent at `path` (a link named like it), with its examples and its
+/// fixture's parameters. Call it in a private network namespace. `state`: a state
+/// directory instead of the agents' default.
+pub fn ocf_tester(agent: &str, path: &Path, state: Option<&Path>) -> Run {
+    require_tool("ocf-tester");
+    let mut c = Command::new("ocf-tester");
+    c.args(["-n", &instance("ocft")]);
+    let fx = fixture(agent);
+    let mut params: BTreeMap<String, String> = examples(agent).into_iter().collect();
+    params.extend(fx.params.iter().cloned());
+    for (k, v) in params {
+        c.arg("-o").arg(format!("{k}={v}"));
+    }
+    c.arg(path);
+    if let Some(s) = state {
+        c.env("RUSTHA_STATE_DIR", s);
+    }
+    let r = Run::from(c.output().unwrap_or_else(|e| panic!("ocf-tester: {e}")));
+    drop(fx);
+    r
+}
+
 /// `ip ARGS`, asserting success; its stdout.
 pub fn ip(args: &[&str]) -> String {
     let o = Command::new("ip").args(args).output().expect("ip");
