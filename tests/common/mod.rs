@@ -94,15 +94,19 @@ pub fn agent_link(dir: &Path, agent: &str) -> PathBuf {
 
 /// Point `/usr/lib/ocf/resource.d/rustha/<agent>` at the binary under test (atomically),
 /// so crm_resource, pcs and Pacemaker find `ocf:rustha:<agent>`.
+/// Tests of one binary call this from parallel threads: one at a time, each with its own
+/// temporary name, so no thread renames a link another thread is still creating.
 pub fn install_provider_links() {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     require_root();
+    let _one_at_a_time = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     std::fs::create_dir_all(PROVIDER_DIR).unwrap();
     for a in agents() {
         let link = Path::new(PROVIDER_DIR).join(&a);
         if std::fs::read_link(&link).ok().as_deref() == Some(bin().as_path()) {
             continue;
         }
-        let tmp = Path::new(PROVIDER_DIR).join(format!(".{a}.{}", std::process::id()));
+        let tmp = Path::new(PROVIDER_DIR).join(format!(".{a}.{}", instance("link")));
         let _ = std::fs::remove_file(&tmp);
         std::os::unix::fs::symlink(bin(), &tmp).unwrap();
         std::fs::rename(&tmp, &link).unwrap();
