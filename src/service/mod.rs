@@ -140,8 +140,9 @@ fn listening(g: &Group, port: Option<u16>) -> Option<SocketAddr> {
 }
 
 /// Remove what a server leaves behind after it was killed: its pidfile (only if it
-/// names a process that no longer runs) and its unix socket.
-fn clean_leftovers(rec: &Record, state: &StateFile) {
+/// names a process that no longer runs) and its unix socket. Within the action's
+/// `deadline`, like every wait.
+fn clean_leftovers(rec: &Record, state: &StateFile, deadline: &Deadline) {
     if let Some(pf) = rec.get(key::PIDFILE).map(PathBuf::from) {
         let stale = match read_pidfile(&pf) {
             Some(pid) => procfs::stat(pid).is_none_or(|s| s.state == 'Z'),
@@ -157,7 +158,8 @@ fn clean_leftovers(rec: &Record, state: &StateFile) {
         // exit, holding its sockets a moment longer: give that a second before deciding
         // that whoever still answers on the socket is somebody else.
         let stale = std::fs::symlink_metadata(&sock).is_ok_and(|m| m.file_type().is_socket())
-            && Deadline::after(Duration::from_secs(1))
+            && deadline
+                .cap(Duration::from_secs(1))
                 .poll(Duration::from_millis(20), || {
                     std::os::unix::net::UnixStream::connect(&sock)
                         .is_err()
@@ -254,11 +256,12 @@ fn wait_ready<S: Service>(
 
 /// Kill a group at once (a failed start), reap our child, clean up.
 fn abort_start(g: &Group, child: Option<&mut Child>, rec: &Record, state: &StateFile) {
-    let _ = group::stop(g, None, &[], &Deadline::after(Duration::from_secs(2)));
+    let deadline = Deadline::after(Duration::from_secs(2));
+    let _ = group::stop(g, None, &[], &deadline);
     if let Some(c) = child {
         let _ = c.wait();
     }
-    clean_leftovers(rec, state);
+    clean_leftovers(rec, state, &deadline);
     let _ = state.remove();
 }
 
@@ -300,7 +303,7 @@ impl<S: Service> Agent for Svc<S> {
                 // Leftovers of a dead leader must not hold the port for the new one.
                 group::stop(&g, None, &[], &ctx.deadline)?;
             }
-            clean_leftovers(&rec, &state);
+            clean_leftovers(&rec, &state, &ctx.deadline);
             state.remove()?;
         }
         let mut plan = S::plan(p, &bin, ctx)?;
@@ -396,7 +399,7 @@ impl<S: Service> Agent for Svc<S> {
         let members = g.members();
         let main = main_pid(&rec, &members);
         group::stop(&g, main, S::STOP, &ctx.deadline)?;
-        clean_leftovers(&rec, &state);
+        clean_leftovers(&rec, &state, &ctx.deadline);
         state.remove()?;
         tracing::info!("{} stopped", S::INFO.name);
         Ok(())
