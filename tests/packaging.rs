@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-const INSTALLED_BIN: &str = "/usr/libexec/rustha/rustha";
+use rustha::manpage::INSTALLED_BIN;
 
 /// Package builds share one tarball, one unpack directory and one cargo target: one at
 /// a time.
