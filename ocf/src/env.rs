@@ -3,7 +3,7 @@
 //! A snapshot, so it can be built from a map in tests. Everything has a default: an
 //! agent run with no `OCF_*` variable at all still behaves correctly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// Default `OCF_ROOT`.
@@ -14,15 +14,37 @@ pub const DEFAULT_EXIT_REASON_PREFIX: &str = "ocf-exit-reason:";
 #[derive(Clone, Debug, Default)]
 pub struct OcfEnv {
     vars: BTreeMap<String, String>,
+    /// Variables whose value was not valid UTF-8: kept (lossily converted) so that a
+    /// parameter Pacemaker passed is never silently treated as unset.
+    undecodable: BTreeSet<String>,
 }
 
 impl OcfEnv {
-    /// Snapshot of this process's environment (non-UTF-8 variables are skipped).
+    /// Snapshot of this process's environment. A variable whose *name* is not UTF-8
+    /// cannot be one of ours and is skipped; a value that is not UTF-8 is kept lossily
+    /// and marked (see [`OcfEnv::undecodable`]).
     pub fn from_process() -> Self {
-        Self::from_pairs(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        )
+        Self::from_os_pairs(std::env::vars_os())
+    }
+
+    /// As [`OcfEnv::from_process`], from explicit OS strings (for tests).
+    pub fn from_os_pairs(
+        pairs: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Self {
+        let mut env = OcfEnv::default();
+        for (k, v) in pairs {
+            let Ok(k) = k.into_string() else { continue };
+            match v.into_string() {
+                Ok(v) => {
+                    env.vars.insert(k, v);
+                }
+                Err(v) => {
+                    env.vars.insert(k.clone(), v.to_string_lossy().into_owned());
+                    env.undecodable.insert(k);
+                }
+            }
+        }
+        env
     }
 
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
@@ -33,6 +55,7 @@ impl OcfEnv {
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
+            undecodable: BTreeSet::new(),
         }
     }
 
@@ -40,6 +63,7 @@ impl OcfEnv {
     pub fn with(&self, name: &str, value: &str) -> OcfEnv {
         let mut e = self.clone();
         e.vars.insert(name.to_string(), value.to_string());
+        e.undecodable.remove(name);
         e
     }
 
@@ -47,7 +71,14 @@ impl OcfEnv {
     pub fn without(&self, name: &str) -> OcfEnv {
         let mut e = self.clone();
         e.vars.remove(name);
+        e.undecodable.remove(name);
         e
+    }
+
+    /// The variable was set to a value that is not valid UTF-8 (its [`OcfEnv::var`] is a
+    /// lossy copy). Parameter parsing refuses such a value, naming the parameter.
+    pub fn undecodable(&self, name: &str) -> bool {
+        self.undecodable.contains(name)
     }
 
     pub fn var(&self, name: &str) -> Option<&str> {
@@ -221,6 +252,30 @@ mod tests {
             env(&[("PCMK_LOGFACILITY", "local0")]).log_facility(),
             Some("local0")
         );
+    }
+
+    #[test]
+    fn non_utf8_values_are_kept_and_marked() {
+        use std::os::unix::ffi::OsStringExt;
+        let os = |s: &[u8]| std::ffi::OsString::from_vec(s.to_vec());
+        let e = OcfEnv::from_os_pairs([
+            (os(b"OCF_RESKEY_cidr_netmask"), os(b"\xff\xfe\x01")),
+            (os(b"OCF_RESKEY_ip"), os(b"192.0.2.1")),
+            (os(b"\xffbadname"), os(b"x")),
+        ]);
+        assert!(e.undecodable("OCF_RESKEY_cidr_netmask"));
+        assert!(
+            e.param("cidr_netmask").is_some(),
+            "kept, not treated as unset"
+        );
+        assert!(!e.undecodable("OCF_RESKEY_ip"));
+        assert_eq!(e.param("ip"), Some("192.0.2.1"));
+        assert!(!e
+            .with("OCF_RESKEY_cidr_netmask", "24")
+            .undecodable("OCF_RESKEY_cidr_netmask"));
+        assert!(!e
+            .without("OCF_RESKEY_cidr_netmask")
+            .undecodable("OCF_RESKEY_cidr_netmask"));
     }
 
     #[test]

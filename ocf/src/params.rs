@@ -139,8 +139,27 @@ pub trait ParamSet: Sized {
     fn from_env(env: &OcfEnv) -> Result<Self, OcfError>;
 }
 
+/// What is wrong with a value as Pacemaker passed it, before its type looks at it: a
+/// value that is not UTF-8, or one holding a control character (a pasted newline, a tab,
+/// an escape), is never a usable parameter. Refusing it here means no such byte can
+/// reach a file name, an HTTP header, a URL or a child's argv through any agent.
+pub fn raw_problem(env: &OcfEnv, name: &str) -> Option<&'static str> {
+    let var = format!("OCF_RESKEY_{name}");
+    if env.undecodable(&var) {
+        return Some("the value is not valid UTF-8");
+    }
+    let raw = env.var(&var)?;
+    if raw.chars().any(|c| c.is_control()) {
+        return Some("the value contains a control character (newline, tab, escape...)");
+    }
+    None
+}
+
 /// Look up one parameter: the environment, then its default, then "absent".
 pub fn lookup<T: ParamValue>(env: &OcfEnv, spec: &ParamSpec) -> Result<T, OcfError> {
+    if let Some(why) = raw_problem(env, spec.name) {
+        return Err(OcfError::invalid_param(spec.name, why));
+    }
     match env.param(spec.name).or(spec.default) {
         Some(raw) => T::parse_value(raw).map_err(|why| {
             if spec.secret {
@@ -477,6 +496,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn control_characters_and_non_utf8_are_refused_naming_the_parameter() {
+        for bad in ["x\n", "\tx", "a\rb", "x\u{1b}[0m", "a\u{7f}"] {
+            for field in ["name", "token", "limit", "mode"] {
+                let mut vars = vec![("name", "x")];
+                vars.retain(|(k, _)| *k != field);
+                vars.push((field, bad));
+                let e = Fixture::from_env(&env(&vars)).err().expect(bad);
+                assert_eq!(e.kind, ErrorKind::Configured);
+                assert!(
+                    e.reason.starts_with(&format!("parameter {field}: ")),
+                    "{}",
+                    e.reason
+                );
+                assert!(!e.reason.contains(bad), "the raw value is not echoed");
+            }
+        }
+        use std::os::unix::ffi::OsStringExt;
+        let os = |s: &[u8]| std::ffi::OsString::from_vec(s.to_vec());
+        let e = OcfEnv::from_os_pairs([
+            (os(b"OCF_RESKEY_name"), os(b"x")),
+            (os(b"OCF_RESKEY_limit"), os(b"\xff\xfe\x01")),
+        ]);
+        let err = Fixture::from_env(&e).err().unwrap();
+        assert_eq!(err.reason, "parameter limit: the value is not valid UTF-8");
+        // A broken optional value is dropped by the lenient parse (as a stop uses it).
+        let p: Fixture = lenient(&e).unwrap();
+        assert_eq!(p.limit, None);
+        // Spaces are not control characters.
+        assert!(Fixture::from_env(&env(&[("name", "a b")])).is_ok());
     }
 
     #[test]
