@@ -249,12 +249,32 @@ fn execute<A: Agent>(ctx: &Ctx) -> Result<Status, (Phase, OcfError)> {
     }
 }
 
+/// Something held for the whole action (e.g. the instance's lock), released when the
+/// action has returned.
+pub type Guard = Box<dyn std::any::Any>;
+
+/// Called once per action, after the context is built and before anything else runs:
+/// what it returns is held until the action ends; its error is the action's error (the
+/// policy applies). The binary uses it to serialize the actions of one instance.
+pub type GuardFn<'a> = &'a dyn Fn(&Ctx) -> Result<Option<Guard>, OcfError>;
+
 /// Run one OCF action of agent `A`. `arg` is argv[1]; further arguments are ignored (spec).
 pub fn run<A: Agent>(
     arg: Option<&str>,
     env: OcfEnv,
     out: &mut dyn Write,
     err: &mut dyn Write,
+) -> Status {
+    run_guarded::<A>(arg, env, out, err, &|_| Ok(None))
+}
+
+/// [`run`], holding what `guard` returns for the duration of the action.
+pub fn run_guarded<A: Agent>(
+    arg: Option<&str>,
+    env: OcfEnv,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    guard: GuardFn,
 ) -> Status {
     let info = &A::INFO;
     let prefix = env.exit_reason_prefix().to_string();
@@ -307,7 +327,14 @@ pub fn run<A: Agent>(
         ctx.check_level(),
         ctx.deadline.remaining().as_millis()
     );
-    match execute::<A>(&ctx) {
+    let result = guard(&ctx)
+        .map_err(|e| (Phase::Action, e))
+        .and_then(|held| {
+            let r = execute::<A>(&ctx);
+            drop(held);
+            r
+        });
+    match result {
         Ok(status) => status,
         Err((phase, e)) => {
             let status = match decide(class, phase, e.kind) {
@@ -328,13 +355,24 @@ pub fn run<A: Agent>(
 pub trait DynAgent: Sync {
     fn info(&self) -> &'static AgentInfo;
     fn params(&self) -> &'static [ParamSpec];
+    fn run_guarded(
+        &self,
+        arg: Option<&str>,
+        env: OcfEnv,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        guard: GuardFn,
+    ) -> Status;
+
     fn run(
         &self,
         arg: Option<&str>,
         env: OcfEnv,
         out: &mut dyn Write,
         err: &mut dyn Write,
-    ) -> Status;
+    ) -> Status {
+        self.run_guarded(arg, env, out, err, &|_| Ok(None))
+    }
 
     fn name(&self) -> &'static str {
         self.info().name
@@ -373,14 +411,15 @@ impl<A: Agent> DynAgent for Entry<A> {
     fn params(&self) -> &'static [ParamSpec] {
         A::Params::SPEC
     }
-    fn run(
+    fn run_guarded(
         &self,
         arg: Option<&str>,
         env: OcfEnv,
         out: &mut dyn Write,
         err: &mut dyn Write,
+        guard: GuardFn,
     ) -> Status {
-        run::<A>(arg, env, out, err)
+        run_guarded::<A>(arg, env, out, err, guard)
     }
 }
 
