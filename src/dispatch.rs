@@ -40,9 +40,48 @@ fn write_meta(dir: &Path) -> std::io::Result<()> {
     std::fs::write(man.join("rustha.8"), crate::manpage::page(VERSION))
 }
 
+/// Actions on one instance run one at a time: every action that looks at or changes the
+/// resource holds the instance's lock (`StateFile::lock`). A start, reload, promote,
+/// demote or migration that cannot have it within half its time fails (1, naming the
+/// lock); a stop, monitor or notify goes on unlocked after that wait, with a warning,
+/// since failing them would fence the node or fail the resource for nothing but a
+/// second caller.
+fn instance_lock(ctx: &ocf::Ctx) -> Result<Option<ocf::runner::Guard>, ocf::OcfError> {
+    use ocf::Action as A;
+    let must = match ctx.action {
+        A::Start | A::Reload | A::Promote | A::Demote | A::MigrateTo | A::MigrateFrom => true,
+        A::Stop | A::Monitor | A::Notify => false,
+        A::ValidateAll | A::MetaData | A::Usage | A::Methods => return Ok(None),
+    };
+    let sf = crate::state::StateFile::for_ctx(ctx);
+    match sf.lock(&ctx.deadline.portion(1, 2)) {
+        Ok(Some(lock)) => Ok(Some(Box::new(lock))),
+        Ok(None) => Ok(None),
+        Err(crate::state::LockBusy(path)) if must => Err(ocf::OcfError::generic(format!(
+            "another action on {} is still running (lock {} held)",
+            ctx.instance,
+            path.display()
+        ))),
+        Err(crate::state::LockBusy(path)) => {
+            tracing::warn!(
+                "another action on {} holds {}; going on without the lock",
+                ctx.instance,
+                path.display()
+            );
+            Ok(None)
+        }
+    }
+}
+
 fn run_agent(agent: &dyn ocf::DynAgent, action: Option<&str>) -> u8 {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    let status = agent.run(action, OcfEnv::from_process(), &mut out, &mut err);
+    let status = agent.run_guarded(
+        action,
+        OcfEnv::from_process(),
+        &mut out,
+        &mut err,
+        &instance_lock,
+    );
     let _ = out.flush();
     status.code()
 }
