@@ -600,3 +600,152 @@ fn lifecycle_without_any_crm_meta_variables() {
         env
     });
 }
+
+/// Values no parameter may carry: a pasted newline, a tab, an escape, a CR, and bytes
+/// that are not UTF-8. Built on the parameter's own good value where it has one, so the
+/// rest of the value would pass.
+fn hostile(good: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = ["\n", "\t", "\r\n", "\u{1b}[0m"]
+        .iter()
+        .map(|c| (format!("{good:?}+{c:?}"), format!("{good}{c}").into_bytes()))
+        .collect();
+    let mut bytes = good.as_bytes().to_vec();
+    bytes.extend_from_slice(b"\xff\xfe\x01");
+    out.push((format!("{good:?}+non-UTF-8"), bytes));
+    out
+}
+
+/// `env` plus `OCF_RESKEY_<name>` = raw bytes, run as an executor would.
+fn run_raw(link: &Path, action: &str, env: &Env, name: &str, value: &[u8]) -> Run {
+    use std::os::unix::ffi::OsStrExt;
+    let mut c = Command::new(link);
+    c.arg(action)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .envs(&env.0)
+        .env(
+            format!("OCF_RESKEY_{name}"),
+            std::ffi::OsStr::from_bytes(value),
+        )
+        .stdin(Stdio::null());
+    Run::from(c.output().unwrap())
+}
+
+/// No abort, no panic, whatever the bytes.
+fn sane(r: &Run, what: &str) {
+    assert!(
+        (0..=9).contains(&r.code),
+        "{what}: exit {} (a signal?): {}",
+        r.code,
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"), "{what}: {}", r.stderr);
+}
+
+/// Parameters a stop needs and cannot take from the record: a credential for a remote
+/// API (a secret is never recorded). Without a usable one the resource cannot be
+/// stopped, and the stop says so.
+const NEEDED_BY_STOP: &[(&str, &str)] = &[("aws-eni", "secret_access_key")];
+
+/// Control characters and non-UTF-8 bytes in every parameter of every agent: refused
+/// with 6 naming the parameter at validate-all and start; on a clean node stop 0 and
+/// probe 7 with no abort; after a start, a stop with such a value still stops (from the
+/// record) and returns 0.
+#[test]
+fn hostile_bytes_in_every_parameter() {
+    private_netns();
+    let mut t = Tally("hostile bytes", 0);
+    let dir = TempDir::new("hostile");
+    for a in registry() {
+        let name = a.name();
+        let link = agent_link(dir.path(), name);
+        let state = TempDir::new("hostile-state");
+        let fx = fixture(name);
+        let env = fx.params.iter().fold(
+            good(
+                a.params(),
+                Env::pacemaker(&instance("hostile"), state.path()),
+                name,
+            ),
+            |e, (k, v)| e.param(k, v),
+        );
+        let value_of = |p: &ParamSpec| {
+            env.0
+                .get(&format!("OCF_RESKEY_{}", p.name))
+                .cloned()
+                .or(p.default.map(String::from))
+                .unwrap_or_else(|| "x".to_string())
+        };
+        for p in a.params() {
+            for (label, bytes) in hostile(&value_of(p)) {
+                let what = format!("{name}: {}={label}", p.name);
+                for action in ["validate-all", "start"] {
+                    let r = run_raw(&link, action, &env, p.name, &bytes);
+                    sane(&r, &what);
+                    assert_eq!(r.code, 6, "{what}: {action}: {}", r.stderr);
+                    let reason = r.reason().unwrap_or_default();
+                    assert!(reason.contains(p.name), "{what}: {action}: {reason}");
+                    if p.secret {
+                        assert!(!reason.contains(&value_of(p)), "{what}: secret echoed");
+                    }
+                }
+                let r = run_raw(&link, "stop", &env, p.name, &bytes);
+                sane(&r, &what);
+                assert_eq!(r.code, 0, "{what}: stop on a clean node: {}", r.stderr);
+                let r = run_raw(&link, "monitor", &env, p.name, &bytes);
+                sane(&r, &what);
+                assert_eq!(r.code, 7, "{what}: probe on a clean node: {}", r.stderr);
+                let r = run_raw(
+                    &link,
+                    "monitor",
+                    &env.clone().interval(10000),
+                    p.name,
+                    &bytes,
+                );
+                sane(&r, &what);
+                assert_ne!(r.code, 6, "{what}: recurring monitor: {}", r.stderr);
+                t.case();
+            }
+        }
+        assert!(
+            walk(state.path()).is_empty(),
+            "{name}: refused actions left state: {:?}",
+            walk(state.path())
+        );
+        // After a real start: a stop whose parameters are broken this way still stops.
+        for p in a.params() {
+            let bytes = format!("{}\n", value_of(p)).into_bytes();
+            let r = env.run(&link, "start");
+            assert_eq!(r.code, 0, "{name}: start: {}", r.stderr);
+            let r = run_raw(&link, "stop", &env, p.name, &bytes);
+            sane(&r, &format!("{name}: stop after start, {}+newline", p.name));
+            if r.code != 0 && NEEDED_BY_STOP.contains(&(name, p.name)) {
+                // It cannot stop without this value: an honest failure that names it,
+                // the resource still running, and a stop with the good value works.
+                assert_eq!(
+                    r.code, 1,
+                    "{name}: stop with {}+newline: {}",
+                    p.name, r.stderr
+                );
+                let reason = r.reason().unwrap_or_default();
+                assert!(reason.contains(p.name), "{name}: reason: {reason}");
+                assert_eq!(env.run(&link, "monitor").code, 0, "{name}: still running");
+                assert_eq!(env.run(&link, "stop").code, 0, "{name}: stop");
+            } else {
+                assert_eq!(
+                    r.code, 0,
+                    "{name}: stop with {}+newline: {}",
+                    p.name, r.stderr
+                );
+            }
+            let r = env.run(&link, "monitor");
+            assert_eq!(
+                r.code, 7,
+                "{name}: still running after stop with broken {}",
+                p.name
+            );
+            t.case();
+        }
+        assert!(walk(state.path()).is_empty(), "{name}: state left behind");
+    }
+}
