@@ -749,3 +749,91 @@ fn hostile_bytes_in_every_parameter() {
         assert!(walk(state.path()).is_empty(), "{name}: state left behind");
     }
 }
+
+/// The network namespace of the calling thread (inode).
+fn thread_netns() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino()
+}
+
+/// Every process (but this test process) inside the network namespace `ns`: what the
+/// agents started here, found by the namespace's identity, not by a name.
+fn processes_in_netns(ns: u64) -> std::collections::BTreeSet<(i32, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| m.ino() == ns)
+        })
+        .filter(|&pid| alive(pid))
+        .map(|pid| (pid, start_time(pid)))
+        .collect()
+}
+
+/// An admin's `crm_resource --force-start` racing the cluster's own start: two starts of
+/// one instance at the same moment. Actions on one instance serialize, so both succeed
+/// and one resource runs; stop returns 0 and leaves no process of it behind.
+#[test]
+fn two_starts_at_once_make_one_resource_and_stop_leaves_nothing() {
+    private_netns();
+    let ns = thread_netns();
+    let mut t = Tally("concurrent starts", 0);
+    let dir = TempDir::new("race");
+    for a in registry() {
+        let name = a.name();
+        let link = agent_link(dir.path(), name);
+        let state = TempDir::new("race-state");
+        let fx = fixture(name);
+        let env = fx.params.iter().fold(
+            good(
+                a.params(),
+                Env::pacemaker(&instance("race"), state.path()),
+                name,
+            ),
+            |e, (k, v)| e.param(k, v),
+        );
+        let before = processes_in_netns(ns);
+        // Both children are started from this thread, so both are in its namespace.
+        let spawn = || {
+            Command::new(&link)
+                .arg("start")
+                .env_clear()
+                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+                .envs(&env.0)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (one, two) = (spawn(), spawn());
+        for child in [one, two] {
+            let r = Run::from(child.wait_with_output().unwrap());
+            assert_eq!(r.code, 0, "{name}: concurrent start: {}", r.stderr);
+        }
+        assert_eq!(env.run(&link, "monitor").code, 0, "{name}: probe");
+        let r = env.clone().interval(10000).run(&link, "monitor");
+        assert_eq!(r.code, 0, "{name}: monitor: {}", r.stderr);
+        let r = env.run(&link, "stop");
+        assert_eq!(r.code, 0, "{name}: stop: {}", r.stderr);
+        assert_eq!(
+            env.run(&link, "monitor").code,
+            7,
+            "{name}: probe after stop"
+        );
+        let left: Vec<_> = processes_in_netns(ns)
+            .difference(&before)
+            .copied()
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{name}: processes left behind after a stop that returned 0: {left:?}"
+        );
+        assert!(walk(state.path()).is_empty(), "{name}: state left behind");
+        t.case();
+    }
+}
