@@ -23,6 +23,7 @@ use std::process::Command;
 
 const HEARTBEAT: &str = "/usr/lib/ocf/resource.d/heartbeat";
 const CASES_DIR: &str = "/var/lib/resource-agents/ocft/cases";
+const UPSTREAM_CONFIGS: &str = "/usr/share/resource-agents/ocft/configs";
 
 /// (configuration, agent)
 const CONFIGS: &[(&str, &str)] = &[
@@ -523,6 +524,18 @@ fn upstream_ocft_cases_pass_on_rustha_and_heartbeat() {
     let _made = MadeDirs::new(CASES_DIR, 3);
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocft/configs");
+    // The adapted copies keep every case of the installed originals: same order, names,
+    // checked actions and expected codes.
+    for (config, _) in CONFIGS {
+        let ours = std::fs::read_to_string(dir.join(config)).unwrap();
+        let theirs = std::fs::read_to_string(Path::new(UPSTREAM_CONFIGS).join(config))
+            .unwrap_or_else(|e| panic!("{UPSTREAM_CONFIGS}/{config}: {e}"));
+        assert_eq!(
+            parse_config(&ours),
+            parse_config(&theirs),
+            "tests/ocft/configs/{config} lost or changed a case of upstream's"
+        );
+    }
     let runs: Vec<(&str, String, ConfigRun, ConfigRun)> = std::thread::scope(|s| {
         let handles: Vec<_> = CONFIGS
             .iter()
@@ -599,11 +612,72 @@ fn upstream_ocft_cases_pass_on_rustha_and_heartbeat() {
     }
     println!("{table}");
     println!("{total} cases, {} listed exceptions", EXCEPTIONS.len());
-    if !failures.is_empty() {
-        for (config, _, ours, up) in &runs {
-            eprintln!("===== rustha {config}\n{}", ours.output);
-            eprintln!("===== heartbeat {config}\n{}", up.output);
+    // ocft's whole output, for each run that has a failure.
+    for (config, _, ours, up) in &runs {
+        for (who, run) in [("rustha", ours), ("heartbeat", up)] {
+            let tag = format!("{who} {config}");
+            if failures
+                .iter()
+                .any(|f| f.starts_with(&format!("{tag} ")) || f.starts_with(&format!("{tag}:")))
+            {
+                eprintln!("===== ocft output, {tag}\n{}", run.output);
+            }
         }
     }
     assert!(failures.is_empty(), "{}\n\n{table}", failures.join("\n"));
+}
+
+/// The harness itself, without namespaces: ocft's verbose lines (colours, quotes in case
+/// names, a failed check) parse into the right cases and codes, and rustha's copy of a
+/// configuration differs from upstream's in exactly the listed steps.
+#[test]
+fn harness_reads_ocft_output_and_rewrites_only_the_listed_steps() {
+    let out = "Starting '\u{1b}[33mIPaddr2\u{1b}[0m' case 1 '\u{1b}[33mcheck base env: unset 'OCF_RESKEY_ip'\u{1b}[0m':\n\
+        Running agent:                ./IPaddr2 start\n\
+        Checking return value:        \u{1b}[32mOK\u{1b}[0m. The return value '\u{1b}[34mOCF_ERR_CONFIGURED\u{1b}[0m' == '\u{1b}[34mOCF_ERR_CONFIGURED\u{1b}[0m'\n\
+        \n\
+        Starting 'IPaddr2' case 2 'monitor':\n\
+        Running agent:                ./IPaddr2 monitor\n\
+        Checking return value:        FAILED. The return value 'OCF_SUCCESS' != 'OCF_NOT_RUNNING'. See details below:\n\
+        ERROR: './IPaddr2 stop' failed, the return code is 1.\n\
+        Cleaning 'IPaddr2' ...\n";
+    let cases = parse_output(out, 3);
+    assert!(!cases[0].started);
+    assert_eq!(cases[1].name, "check base env: unset 'OCF_RESKEY_ip'");
+    assert_eq!(cases[1].checks.len(), 1);
+    assert!(cases[1].checks[0].ok() && cases[1].checks[0].action == "start");
+    assert!(cases[1].errors.is_empty());
+    let k = &cases[2].checks[0];
+    assert_eq!(
+        (k.action.as_str(), k.actual.as_str(), k.expected.as_str()),
+        ("monitor", "OCF_SUCCESS", "OCF_NOT_RUNNING")
+    );
+    assert_eq!(cases[2].errors.len(), 1);
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocft/configs");
+    for (config, _) in CONFIGS {
+        let text = std::fs::read_to_string(dir.join(config)).unwrap();
+        let ours = rewrite_for_rustha(config, &text);
+        let changed: Vec<(&str, &str)> = text
+            .lines()
+            .zip(ours.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        let listed: Vec<&Exception> = EXCEPTIONS
+            .iter()
+            .filter(|e| e.kind == Kind::Deliberate && e.config == *config)
+            .collect();
+        assert_eq!(changed.len(), listed.len(), "{config}: {changed:?}");
+        for ((a, b), e) in changed.iter().zip(&listed) {
+            assert_eq!(a.replacen(e.upstream, e.ours, 1), *b);
+        }
+        let (theirs, mine) = (parse_config(&text), parse_config(&ours));
+        assert_eq!(theirs.len(), mine.len());
+        for e in &listed {
+            assert_eq!(
+                mine[e.case].1[e.step],
+                (e.action.to_string(), e.ours.to_string())
+            );
+        }
+    }
 }
