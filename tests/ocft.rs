@@ -306,6 +306,24 @@ fn procs_in_netns(ns: &str) -> Vec<String> {
         .collect()
 }
 
+/// A named network namespace of the test's, removed on drop (what still runs in it is
+/// killed by pid first), even when the run panics.
+struct Netns(String);
+
+impl Netns {
+    fn new(name: &str) -> Netns {
+        remove_netns(name);
+        ip(&["netns", "add", name]);
+        Netns(name.to_string())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        remove_netns(&self.0);
+    }
+}
+
 /// Run one configuration against one agent directory with the real ocft, in a
 /// namespace of its own; everything it made is removed before this returns.
 fn run_config(config: &str, agent: &str, rustha: bool, text: &str) -> ConfigRun {
@@ -330,13 +348,15 @@ fn run_config(config: &str, agent: &str, rustha: bool, text: &str) -> ConfigRun 
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let ns = format!("ocft{}-{who}-{}", std::process::id(), config.to_lowercase());
-    remove_netns(&ns);
-    ip(&["netns", "add", &ns]);
+    let ns = Netns::new(&format!(
+        "ocft{}-{who}-{}",
+        std::process::id(),
+        config.to_lowercase()
+    ));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocft/run.sh");
     let t0 = std::time::Instant::now();
     let out = Command::new("ip")
-        .args(["netns", "exec", &ns])
+        .args(["netns", "exec", &ns.0])
         .arg(&script)
         .arg(&cfgdir)
         .arg(config)
@@ -356,8 +376,8 @@ fn run_config(config: &str, agent: &str, rustha: bool, text: &str) -> ConfigRun 
         String::from_utf8_lossy(&out.stderr)
     );
     // Whatever still runs in the namespace was left by a case: list it, kill it by pid.
-    let left = procs_in_netns(&ns);
-    remove_netns(&ns);
+    let left = procs_in_netns(&ns.0);
+    drop(ns);
     let n = parse_config(text).len();
     let mut cases = parse_output(&output, n);
     for (i, c) in cases.iter_mut().enumerate() {
