@@ -841,3 +841,38 @@ pub fn run_tool(
     let err = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
     Ok((status, out, err))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_stopped_servers_pidfile_is_its_own() {
+        let dir = std::env::temp_dir().join(format!("rustha-own-pid-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pf = dir.join("x.pid");
+        // A pid that ran and is gone.
+        let mut c = std::process::Command::new("/bin/true").spawn().unwrap();
+        let dead = c.id() as i32;
+        c.wait().unwrap();
+        std::fs::write(&pf, format!("{dead}\n")).unwrap();
+        assert_eq!(own_pidfile(&pf, &[dead], 0), Ok(()));
+        assert!(own_pidfile(&pf, &[dead + 1], 0).is_err(), "another pid");
+        let me = std::process::id() as i32;
+        std::fs::write(&pf, format!("{me}\n")).unwrap();
+        assert!(own_pidfile(&pf, &[me], 0).is_err(), "a live process");
+        std::fs::write(&pf, "").unwrap();
+        let uid = nix::unistd::geteuid().as_raw();
+        assert_eq!(own_pidfile(&pf, &[], uid), Ok(()), "empty, the server's");
+        assert!(own_pidfile(&pf, &[], uid + 1).is_err(), "empty, another's");
+        std::fs::write(&pf, "[mysqld]\nuser=mysql\n").unwrap();
+        assert!(own_pidfile(&pf, &[dead], 0).is_err(), "not a pidfile");
+        assert!(own_pidfile(&dir, &[dead], 0).is_err(), "a directory");
+        let link = dir.join("link.pid");
+        std::fs::write(&pf, format!("{dead}\n")).unwrap();
+        std::os::unix::fs::symlink(&pf, &link).unwrap();
+        assert!(own_pidfile(&link, &[dead], 0).is_err(), "a link");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
