@@ -39,25 +39,36 @@ ocf::params! {
             "The server's configuration file (--defaults-file). Unset: /etc/my.cnf if it \
              exists, else /etc/mysql/my.cnf.",
         ),
-        datadir: String => ParamSpec::new("Data directory", "The data directory.")
-            .default("/var/lib/mysql"),
+        datadir: String => ParamSpec::new(
+            "Data directory",
+            "The data directory. It must exist (unless enable_creation) and be writable by \
+             user; so must the directories of pid and socket.",
+        ).default("/var/lib/mysql"),
         user: String => ParamSpec::new("User", "The user the server runs as (--user).")
             .default("mysql"),
         group: String => ParamSpec::new(
             "Group",
             "The group that owns the directories and log file the agent creates.",
         ).default("mysql"),
-        log: String => ParamSpec::new("Error log", "The server's error log (--log-error).")
-            .default("/var/log/mysqld.log"),
-        pid: String => ParamSpec::new("Pidfile", "The server's pidfile (--pid-file).")
-            .default("/var/run/mysql/mysqld.pid"),
+        log: String => ParamSpec::new(
+            "Error log",
+            "The server's error log (--log-error). If it exists, it must be a regular file \
+             belonging to user (a device, a directory or another user's file is refused).",
+        ).default("/var/log/mysqld.log"),
+        pid: String => ParamSpec::new(
+            "Pidfile",
+            "The server's pidfile (--pid-file). If it exists, it must be a regular file \
+             belonging to user and holding a pid or nothing; a stop removes it only when it \
+             holds the stopped server's pid.",
+        ).default("/var/run/mysql/mysqld.pid"),
         socket: String => ParamSpec::new(
             "Socket",
-            "The server's unix socket (--socket); the checks connect to it.",
+            "The server's unix socket (--socket); the checks connect to it. If it exists, it \
+             must be a socket; a stop removes it only when nobody answers on it.",
         ).default("/var/lib/mysql/mysql.sock"),
         test_table: String => ParamSpec::new(
             "Test table",
-            "The table counted by the depth-20 check (database.table).",
+            "The table counted by the depth-20 check: database.table, both parts required.",
         ).default("mysql.user"),
         test_user: String => ParamSpec::new("Test user", "The user of the depth-20 check.")
             .default("root"),
