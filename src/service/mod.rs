@@ -247,15 +247,12 @@ fn forget(state: &StateFile) {
 fn fingerprint<S: Service>(ctx: &Ctx) -> String {
     // FNV-1a, 64 bits: stable across builds (a record outlives an upgrade).
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    // Only the parameters that are set: a parameter added by an upgrade changes nothing.
     for spec in <S::Params as ParamSet>::SPEC.iter().filter(|s| !s.secret) {
-        let v = ctx.env.var(&format!("OCF_RESKEY_{}", spec.name));
-        for b in spec
-            .name
-            .bytes()
-            .chain([0u8, u8::from(v.is_some())])
-            .chain(v.unwrap_or_default().bytes())
-            .chain([0u8])
-        {
+        let Some(v) = ctx.env.var(&format!("OCF_RESKEY_{}", spec.name)) else {
+            continue;
+        };
+        for b in spec.name.bytes().chain([0u8]).chain(v.bytes()).chain([0u8]) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
