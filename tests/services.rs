@@ -1021,12 +1021,14 @@ fn two_concurrent_starts_leave_one_server_and_a_stop_leaves_none() {
             same,
         );
     }
-    concurrent_starts(
-        "mysql",
-        &mysql_site("my-race"),
-        ("test_table", "mysql.db"),
-        true,
-    );
+    for same in [true, false] {
+        concurrent_starts(
+            "mysql",
+            &mysql_site("my-race"),
+            ("test_table", "mysql.db"),
+            same,
+        );
+    }
 }
 
 #[test]

@@ -298,6 +298,35 @@ fn foreign_at<S: Service>(bin: &Path, pf: &Path) -> Option<(Record, Group)> {
     Some((rec, Group { leader, session }))
 }
 
+/// Record a running server found through its pidfile (`rec`, `g`) as this instance's,
+/// with what the plan knows, and wait until it serves.
+fn adopt<S: Service>(
+    plan: &Record,
+    mut rec: Record,
+    g: &Group,
+    state: &StateFile,
+    ctx: &Ctx,
+) -> Result<(), OcfError> {
+    for k in [
+        key::PORT,
+        key::BIND,
+        key::SOCKET,
+        key::ERROR_LOG,
+        key::OWNER,
+        key::PARAMS,
+        key::STATUS_URL,
+        key::STATUS_REGEX,
+        "config",
+    ] {
+        if let Some(v) = plan.get(k) {
+            rec.set(k, v);
+        }
+    }
+    g.write_to(&mut rec);
+    state.save(&rec)?;
+    wait_ready::<S>(&rec, g, None, state, &ctx.deadline)
+}
+
 /// Wait (bounded by `deadline`) until the server serves.
 fn wait_ready<S: Service>(
     rec: &Record,
@@ -437,26 +466,13 @@ impl<S: Service> Agent for Svc<S> {
         let running = plan
             .get(key::PIDFILE)
             .and_then(|pf| foreign_at::<S>(&bin, Path::new(pf)));
-        if let Some((mut rec, g)) = running {
+        if let Some((rec, g)) = running {
             tracing::warn!(
                 "{} already runs without rustha (pid {} from its pidfile); taking it over",
                 S::INFO.name,
                 g.leader.pid
             );
-            for k in [
-                key::PORT,
-                key::SOCKET,
-                key::ERROR_LOG,
-                key::OWNER,
-                key::PARAMS,
-            ] {
-                if let Some(v) = plan.get(k) {
-                    rec.set(k, v);
-                }
-            }
-            g.write_to(&mut rec);
-            state.save(&rec)?;
-            return wait_ready::<S>(&rec, &g, None, &state, &ctx.deadline);
+            return adopt::<S>(&plan, rec, &g, &state, ctx);
         }
         if let Some(port) = plan.parsed::<u16>(key::PORT) {
             if let Some(owner) = port_taken(port, plan.parsed(key::BIND)) {
@@ -501,6 +517,21 @@ impl<S: Service> Agent for Svc<S> {
         }
         if let Err(e) = wait_ready::<S>(&plan, &g, Some(&mut child), &state, &ctx.deadline) {
             abort_start(&g, Some(&mut child), &plan, &state);
+            // Another start of this instance that ran at the same moment (without the
+            // dispatch lock) may have won the port: its server is the instance's.
+            let other = plan
+                .get(key::PIDFILE)
+                .and_then(|pf| foreign_at::<S>(&bin, Path::new(pf)))
+                .filter(|(_, o)| o.leader != g.leader);
+            if let Some((rec, o)) = other {
+                tracing::warn!(
+                    "{e}; but {} pid {} of the same pidfile serves (a concurrent start): \
+                     taking it over",
+                    S::INFO.name,
+                    o.leader.pid
+                );
+                return adopt::<S>(&plan, rec, &o, &state, ctx);
+            }
             return Err(e);
         }
         tracing::info!("{} pid {pid} is serving", S::INFO.name);
