@@ -1069,8 +1069,17 @@ fn a_start_with_other_parameters_while_running_is_refused_and_stop_leaves_nothin
 
 #[test]
 fn an_unusable_state_directory_still_gives_probe_7_stop_0_and_finds_the_server() {
-    let site = nginx_site("ngx-nostate");
-    let t = setup("nginx", &site);
+    for (agent, site) in [
+        ("nginx", nginx_site("ngx-nostate")),
+        ("lighttpd", lighttpd_site("ltp-nostate")),
+        ("mysql", mysql_site("my-nostate")),
+    ] {
+        unusable_state_dir(agent, &site);
+    }
+}
+
+fn unusable_state_dir(agent: &str, site: &Site) {
+    let t = setup(agent, site);
     let plain = site.path("state-is-a-file");
     std::fs::write(&plain, "").unwrap();
     let broken = t
@@ -1084,10 +1093,14 @@ fn an_unusable_state_directory_still_gives_probe_7_stop_0_and_finds_the_server()
     t.expect("start", 0);
     let members = session_members(t.pid());
     let r = t.with(broken.clone(), "monitor");
-    assert_eq!(r.code, 0, "found through its pidfile: {}", r.stderr);
+    assert_eq!(
+        r.code, 0,
+        "{agent}: found through its pidfile: {}",
+        r.stderr
+    );
     let r = t.with(broken.clone(), "stop");
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(members.iter().all(|&m| !alive(m)), "stopped");
+    assert_eq!(r.code, 0, "{agent}: {}", r.stderr);
+    assert!(members.iter().all(|&m| !alive(m)), "{agent}: stopped");
     assert_eq!(t.with(broken.clone(), "monitor").code, 7);
     assert_eq!(t.with(broken, "stop").code, 0);
 }

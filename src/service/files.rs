@@ -5,7 +5,7 @@
 
 use ocf::OcfError;
 use std::fs::Metadata;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// What a path is, for a reason.
@@ -36,7 +36,19 @@ const PIDFILE_MAX: u64 = 32;
 /// What an existing pidfile holds: `Some(None)` empty, `Some(Some(pid))` a pid, `None`
 /// anything else (not a pidfile).
 pub fn pidfile_content(path: &Path) -> Option<Option<i32>> {
-    let text = std::fs::read(path).ok()?;
+    use std::io::Read;
+    // At most one byte more than a pidfile holds: a large file is not read whole, and a
+    // FIFO or device is not opened at all.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.file_type().is_file() {
+        return None;
+    }
+    let mut text = Vec::new();
+    f.take(PIDFILE_MAX + 1).read_to_end(&mut text).ok()?;
     if text.len() as u64 > PIDFILE_MAX {
         return None;
     }
@@ -242,6 +254,17 @@ mod tests {
         assert!(e.reason.contains("is a directory"), "{e:?}");
         let e = check_log("l", &dir, None).unwrap_err();
         assert!(e.reason.contains("is a directory"), "{e:?}");
+        // A FIFO is neither opened for long nor taken for a pidfile; a big file is not read whole.
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert_eq!(pidfile_content(&fifo), None);
+        assert!(check_pidfile("p", &fifo, None)
+            .unwrap_err()
+            .reason
+            .contains("is a FIFO"));
+        let big = dir.join("big");
+        std::fs::write(&big, "1".repeat(1 << 20)).unwrap();
+        assert_eq!(pidfile_content(&big), None);
         let e = check_socket("s", &pf).unwrap_err();
         assert!(e.reason.contains("not a socket"), "{e:?}");
         let _ = std::fs::remove_dir_all(&dir);
