@@ -935,6 +935,13 @@ fn nginx_stop_leaves_a_pidfile_path_that_is_not_its_pidfile() {
 /// `crm_resource --force-start` racing the cluster's). Needs the per-instance lock of
 /// dispatch: the second start then finds the first one's server.
 fn concurrent_starts(agent: &str, site: &Site, other: (&str, &str), same: bool) {
+    let exe = match agent {
+        "mysql" => "/usr/sbin/mariadbd".to_string(),
+        a => format!("/usr/sbin/{a}"),
+    };
+    // Dropped last: whatever a failed assertion leaves of this server kind in this
+    // thread's namespace is killed, by pid.
+    let _reap = Reap(exe.clone());
     let t = setup(agent, site);
     let a = t.run.env.clone();
     let b = if same {
@@ -975,10 +982,6 @@ fn concurrent_starts(agent: &str, site: &Site, other: (&str, &str), same: bool) 
             runs[1].stderr
         );
     }
-    let exe = match agent {
-        "mysql" => "/usr/sbin/mariadbd".to_string(),
-        a => format!("/usr/sbin/{a}"),
-    };
     let ours = || -> Vec<i32> {
         pids_of_exe(&exe)
             .into_iter()
@@ -1003,6 +1006,19 @@ fn concurrent_starts(agent: &str, site: &Site, other: (&str, &str), same: bool) 
         );
     }
     t.expect("monitor", 7);
+}
+
+/// Kills the processes of an executable in this thread's network namespace when dropped.
+struct Reap(String);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        for p in pids_of_exe(&self.0) {
+            if !procfs_netns_differs(p) {
+                kill(p);
+            }
+        }
+    }
 }
 
 #[test]
