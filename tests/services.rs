@@ -6,6 +6,8 @@ mod common;
 
 use common::services::*;
 use common::*;
+use rustha::procfs;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 // Field order is drop order: the instance is stopped while its link and state exist.
@@ -565,4 +567,556 @@ fn two_servers_on_one_port_and_two_addresses_do_not_conflict() {
     assert_eq!(ta.with(env_b.clone(), "stop").code, 0);
     assert_eq!(ta.with(env_all.clone(), "stop").code, 0);
     ta.expect("stop", 0);
+}
+
+// ---- issue 13: what a stop may remove, what a start must refuse ----
+
+/// A private character device node like /dev/null (1,3), made in `dir`.
+fn device_node(dir: &Path, name: &str) -> PathBuf {
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    let p = dir.join(name);
+    mknod(
+        &p,
+        SFlag::S_IFCHR,
+        Mode::from_bits_truncate(0o666),
+        makedev(1, 3),
+    )
+    .unwrap();
+    p
+}
+
+fn is_char_device(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_char_device())
+}
+
+/// mariadbd processes in this thread's network namespace (ours, none of other tests').
+fn our_mariadbd() -> Vec<i32> {
+    pids_of_exe("/usr/sbin/mariadbd")
+        .into_iter()
+        .filter(|&p| !procfs_netns_differs(p))
+        .collect()
+}
+
+#[test]
+fn mysql_pid_naming_a_device_or_another_file_is_refused_and_left_alone() {
+    let site = mysql_site("my-pidpath");
+    let t = setup("mysql", &site);
+    let dev = device_node(site.dir.path(), "null");
+    let cnf = site.path("my.cnf");
+    let cnf_text = std::fs::read(&cnf).unwrap();
+    for (path, want, words) in [
+        (&dev, 6, "is a character device, not a pidfile"),
+        (&cnf, 6, "holds something else than a pid"),
+    ] {
+        let env = t.run.env.clone().param("pid", path.to_str().unwrap());
+        for action in ["validate-all", "start"] {
+            let r = t.with(env.clone(), action);
+            assert_eq!(
+                r.code,
+                want,
+                "{action} pid={}: {}",
+                path.display(),
+                r.stderr
+            );
+            let reason = r.reason().unwrap();
+            assert!(reason.contains(words), "{reason}");
+        }
+        assert!(t.state_empty());
+        assert!(our_mariadbd().is_empty(), "nothing is launched");
+        assert_eq!(t.with(env.clone(), "stop").code, 0);
+        assert_eq!(t.with(env.clone(), "monitor").code, 7);
+    }
+    assert!(is_char_device(&dev), "the device node survives");
+    assert_eq!(std::fs::read(&cnf).unwrap(), cnf_text, "my.cnf intact");
+    // A pidfile of another owner than the server's user: 4.
+    let foreign = site.path("root.pid");
+    std::fs::write(&foreign, "").unwrap();
+    let env = t.run.env.clone().param("pid", foreign.to_str().unwrap());
+    let r = t.with(env, "start");
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.reason().unwrap().contains("not to mysql"), "{}", r.stderr);
+    assert!(foreign.exists());
+}
+
+#[test]
+fn mysql_log_device_directory_or_foreign_file_is_refused() {
+    let site = mysql_site("my-logpath");
+    let t = setup("mysql", &site);
+    let dev = device_node(site.dir.path(), "null");
+    let dir = site.path("www");
+    let passwd = site.path("passwd");
+    std::fs::write(&passwd, "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    for (path, level, want, words) in [
+        (&dev, "0", 6, "is a character device, not a log file"),
+        (&dir, "0", 6, "is a directory, not a log file"),
+        (&passwd, "10", 4, "not to mysql"),
+    ] {
+        let env = t.run.env.clone().param("log", path.to_str().unwrap());
+        let r = t.with(env.clone().var("OCF_CHECK_LEVEL", level), "validate-all");
+        assert_eq!(
+            r.code,
+            want,
+            "validate log={}: {}",
+            path.display(),
+            r.stderr
+        );
+        let r = t.with(env.clone(), "start");
+        assert_eq!(r.code, want, "start log={}: {}", path.display(), r.stderr);
+        assert!(r.reason().unwrap().contains(words), "{}", r.stderr);
+        assert!(t.state_empty());
+        assert!(our_mariadbd().is_empty());
+    }
+    assert!(is_char_device(&dev));
+    assert_eq!(
+        std::fs::read_to_string(&passwd).unwrap(),
+        "root:x:0:0:root:/root:/bin/bash\n"
+    );
+    assert_eq!(files_owner(&passwd), 0, "not chowned to mysql");
+}
+
+fn files_owner(p: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().uid()
+}
+
+#[test]
+fn mysql_test_table_without_a_database_is_6() {
+    let site = mysql_site("my-table");
+    let t = setup("mysql", &site);
+    let env = t.run.env.clone().param("test_table", "user");
+    let r = t.with(env.clone(), "validate-all");
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert!(r.reason().unwrap().contains("test_table"), "{}", r.stderr);
+    assert_eq!(t.with(env, "start").code, 6);
+    assert!(t.state_empty());
+}
+
+#[test]
+fn mysql_deep_validate_checks_what_start_needs() {
+    let site = mysql_site("my-deep");
+    let t = setup("mysql", &site);
+    let deep = t.run.env.clone().var("OCF_CHECK_LEVEL", "10");
+    let r = t.with(deep.clone(), "validate-all");
+    assert_eq!(r.code, 0, "the site itself is fine: {}", r.stderr);
+    let file = site.path("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let piddir = site.path("piddir/x.pid");
+    std::fs::create_dir_all(&piddir).unwrap();
+    std::fs::create_dir_all(site.path("sockdir/s.sock")).unwrap();
+    for (k, v, want, words) in [
+        (
+            "user",
+            "no-such-user-rt",
+            5,
+            "user no-such-user-rt does not exist",
+        ),
+        (
+            "group",
+            "no-such-group-rt",
+            5,
+            "group no-such-group-rt does not exist",
+        ),
+        ("datadir", file.to_str().unwrap(), 5, "not a directory"),
+        ("pid", piddir.to_str().unwrap(), 6, "is a directory"),
+        (
+            "socket",
+            site.path("sockdir/s.sock").to_str().unwrap(),
+            6,
+            "is a directory",
+        ),
+    ] {
+        let r = t.with(deep.clone().param(k, v), "validate-all");
+        assert_eq!(r.code, want, "{k}={v}: {}", r.stderr);
+        assert!(r.reason().unwrap().contains(words), "{k}: {}", r.stderr);
+    }
+    // Without enable_creation, a missing datadir (or one without system tables) is 5.
+    let r = t.with(deep.param("enable_creation", "false"), "validate-all");
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    // A pidfile that is a directory is 6 at depth 0 too.
+    let r = t.with(
+        t.run.env.clone().param("pid", piddir.to_str().unwrap()),
+        "validate-all",
+    );
+    assert_eq!(r.code, 6, "{}", r.stderr);
+}
+
+#[test]
+fn mysql_directories_the_user_cannot_write_are_4_before_launch() {
+    use std::os::unix::fs::PermissionsExt;
+    let site = mysql_site("my-perm");
+    let t = setup("mysql", &site);
+    // A datadir of root's (0755): mariadbd would abort with Errcode 13.
+    let data = site.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, PermissionsExt::from_mode(0o755)).unwrap();
+    let r = t.act("start");
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    let reason = r.reason().unwrap();
+    assert!(
+        reason.contains(data.to_str().unwrap()) && reason.contains("user mysql"),
+        "{reason}"
+    );
+    let r = t.with(
+        t.run.env.clone().var("OCF_CHECK_LEVEL", "10"),
+        "validate-all",
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(t.state_empty() && our_mariadbd().is_empty());
+    // The pidfile's directory: the same.
+    std::fs::remove_dir(&data).unwrap();
+    let run = site.path("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::set_permissions(&run, PermissionsExt::from_mode(0o755)).unwrap();
+    let r = t.act("start");
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(
+        r.reason().unwrap().contains(run.to_str().unwrap()),
+        "{}",
+        r.stderr
+    );
+    assert!(t.state_empty() && our_mariadbd().is_empty());
+    std::fs::remove_dir(&run).unwrap();
+    // A datadir of mysql's, initialised, but user=nobody.
+    let mysql = nix::unistd::User::from_name("mysql").unwrap().unwrap();
+    std::fs::create_dir_all(data.join("mysql")).unwrap();
+    for d in [&data, &data.join("mysql")] {
+        nix::unistd::chown(d.as_path(), Some(mysql.uid), Some(mysql.gid)).unwrap();
+        std::fs::set_permissions(d, PermissionsExt::from_mode(0o700)).unwrap();
+    }
+    let r = t.with(t.run.env.clone().param("user", "nobody"), "start");
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    let reason = r.reason().unwrap();
+    assert!(
+        reason.contains(data.to_str().unwrap()) && reason.contains("user nobody"),
+        "{reason}"
+    );
+    assert!(t.state_empty() && our_mariadbd().is_empty());
+}
+
+#[test]
+fn web_port_the_configuration_does_not_listen_on_is_6_up_front() {
+    for (agent, site) in [
+        ("nginx", nginx_site("ngx-badport")),
+        ("lighttpd", lighttpd_site("ltp-badport")),
+    ] {
+        let t = setup(agent, &site);
+        let env = t.run.env.clone().param("port", "65535");
+        let r = t.with(env.clone().var("OCF_CHECK_LEVEL", "10"), "validate-all");
+        assert_eq!(r.code, 6, "{agent}: {}", r.stderr);
+        let reason = r.reason().unwrap();
+        assert!(
+            reason.contains("parameter port: 65535") && reason.contains("[8080]"),
+            "{agent}: {reason}"
+        );
+        let r = t.with(env.clone(), "start");
+        assert_eq!(r.code, 6, "{agent}: {}", r.stderr);
+        assert!(t.state_empty());
+        assert!(pids_of_exe(&format!("/usr/sbin/{agent}"))
+            .iter()
+            .all(|&p| procfs_netns_differs(p)));
+        // The port it does listen on is fine.
+        let env = t.run.env.clone().param("port", "8080");
+        let r = t.with(env.var("OCF_CHECK_LEVEL", "10"), "validate-all");
+        assert_eq!(r.code, 0, "{agent}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn url_parameters_that_are_not_urls_are_6() {
+    let bad = [
+        "/nginx_status\nextra",
+        "/nginx_status\r\n",
+        "/a`id`",
+        "/a;reboot",
+        "/$(id)",
+        "/a b",
+        "http://127.0.0.1:8080/x y",
+        "http://127.0.0.1$(id)/",
+    ];
+    for (agent, site, params) in [
+        (
+            "nginx",
+            nginx_site("ngx-url"),
+            &["status10url", "test20url"][..],
+        ),
+        (
+            "lighttpd",
+            lighttpd_site("ltp-url"),
+            &["statusurl", "testurl"][..],
+        ),
+    ] {
+        let t = setup(agent, &site);
+        for k in params {
+            for v in bad {
+                let r = t.with(t.run.env.clone().param(k, v), "validate-all");
+                assert_eq!(r.code, 6, "{agent} {k}={v:?}: {}", r.stderr);
+                assert!(
+                    r.reason().unwrap().contains(&format!("parameter {k}")),
+                    "{}",
+                    r.stderr
+                );
+            }
+        }
+        assert!(t.state_empty());
+    }
+}
+
+#[test]
+fn nginx_probe_at_depth_20_with_a_failing_check_is_1_while_it_runs() {
+    let site = nginx_site("ngx-probe20");
+    let t = setup("nginx", &site);
+    t.expect("start", 0);
+    // The probe comes with the parameters as they are now (test20url added since).
+    let probe = |url: &str| {
+        t.run
+            .env
+            .clone()
+            .var("OCF_CHECK_LEVEL", "20")
+            .param("test20url", url)
+    };
+    for (url, words) in [
+        ("/missing.html", "404"),
+        ("https://127.0.0.1/", "https is not supported"),
+    ] {
+        let r = t.with(probe(url), "monitor");
+        assert_eq!(
+            r.code, 1,
+            "{url}: a running server is never 7: {}",
+            r.stderr
+        );
+        assert!(r.reason().unwrap().contains(words), "{}", r.stderr);
+    }
+    assert_eq!(t.act("monitor").code, 0, "depth 0 says it runs");
+    t.expect("stop", 0);
+    assert_eq!(t.with(probe("/missing.html"), "monitor").code, 7);
+}
+
+#[test]
+fn nginx_stop_leaves_a_pidfile_path_that_is_not_its_pidfile() {
+    let site = nginx_site("ngx-leftover");
+    let t = setup("nginx", &site);
+    let pf = site.path("nginx.pid");
+    for replace in ["device", "other pid", "other text"] {
+        t.expect("start", 0);
+        let master = t.pid();
+        let members = session_members(master);
+        for &m in &members {
+            signal(m, nix::sys::signal::Signal::SIGKILL);
+        }
+        wait_until("nginx to die", 5, || members.iter().all(|&m| !alive(m)));
+        std::fs::remove_file(&pf).unwrap();
+        match replace {
+            "device" => {
+                device_node(site.dir.path(), "nginx.pid");
+            }
+            "other pid" => std::fs::write(&pf, format!("{}\n", std::process::id())).unwrap(),
+            _ => std::fs::write(&pf, "user www-data;\n").unwrap(),
+        }
+        t.expect("stop", 0);
+        assert!(pf.exists(), "{replace}: {} removed", pf.display());
+        if replace == "device" {
+            assert!(is_char_device(&pf));
+        }
+        // ... and start refuses it (6) until it is gone, except a live pid (another process):
+        // nginx overwrites a pidfile whose pid is not an nginx.
+        let r = t.act("start");
+        if replace == "other pid" {
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            t.expect("stop", 0);
+        } else {
+            assert_eq!(r.code, 6, "{replace}: {}", r.stderr);
+            std::fs::remove_file(&pf).unwrap();
+        }
+    }
+}
+
+/// Two starts under one instance name at the same moment (an admin's
+/// `crm_resource --force-start` racing the cluster's). Needs the per-instance lock of
+/// dispatch: the second start then finds the first one's server.
+fn concurrent_starts(agent: &str, site: &Site, other: (&str, &str), same: bool) {
+    let exe = match agent {
+        "mysql" => "/usr/sbin/mariadbd".to_string(),
+        a => format!("/usr/sbin/{a}"),
+    };
+    // Dropped last: whatever a failed assertion leaves of this server kind in this
+    // thread's namespace is killed, by pid.
+    let _reap = Reap(exe.clone());
+    let t = setup(agent, site);
+    let a = t.run.env.clone();
+    let b = if same {
+        a.clone()
+    } else {
+        a.clone().param(other.0, other.1)
+    };
+    let link = t.run.link.clone();
+    let ns = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let hs: Vec<_> = [a.clone(), b.clone()]
+            .into_iter()
+            .map(|env| {
+                let link = link.clone();
+                let ns = &ns;
+                s.spawn(move || {
+                    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+                    env.run(&link, "start")
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let codes: Vec<i32> = runs.iter().map(|r| r.code).collect();
+    if same {
+        assert_eq!(
+            codes,
+            [0, 0],
+            "{agent}: {} | {}",
+            runs[0].stderr,
+            runs[1].stderr
+        );
+    } else {
+        assert!(
+            codes.contains(&0) && codes.iter().all(|&c| c == 0 || c == 1),
+            "{agent}: {codes:?}: {} | {}",
+            runs[0].stderr,
+            runs[1].stderr
+        );
+    }
+    let ours = || -> Vec<i32> {
+        pids_of_exe(&exe)
+            .into_iter()
+            .filter(|&p| !procfs_netns_differs(p))
+            .collect()
+    };
+    let leader = t.pid();
+    assert!(ours()
+        .iter()
+        .all(|&p| procfs::stat(p).is_some_and(|s| s.session == leader)));
+    assert_eq!(t.act("monitor").code, 0, "the recorded server runs");
+    t.expect("stop", 0);
+    assert!(
+        ours().is_empty(),
+        "{agent}: left running after stop 0: {:?}",
+        ours()
+    );
+    if agent != "mysql" {
+        assert!(
+            http_get(HTTP_PORT, "/").is_none(),
+            "{agent}: still listening"
+        );
+    }
+    t.expect("monitor", 7);
+}
+
+/// Kills the processes of an executable in this thread's network namespace when dropped.
+struct Reap(String);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        for p in pids_of_exe(&self.0) {
+            if !procfs_netns_differs(p) {
+                kill(p);
+            }
+        }
+    }
+}
+
+#[test]
+fn two_concurrent_starts_leave_one_server_and_a_stop_leaves_none() {
+    for same in [true, false] {
+        concurrent_starts(
+            "nginx",
+            &nginx_site("ngx-race"),
+            ("status10url", "/index.html"),
+            same,
+        );
+        concurrent_starts(
+            "lighttpd",
+            &lighttpd_site("ltp-race"),
+            ("statusurl", "/index.html"),
+            same,
+        );
+    }
+    for same in [true, false] {
+        concurrent_starts(
+            "mysql",
+            &mysql_site("my-race"),
+            ("test_table", "mysql.db"),
+            same,
+        );
+    }
+}
+
+#[test]
+fn a_start_with_other_parameters_while_running_is_refused_and_stop_leaves_nothing() {
+    // What the lock makes of two concurrent starts, one after the other.
+    for (agent, site, k, v) in [
+        (
+            "nginx",
+            nginx_site("ngx-other"),
+            "status10url",
+            "/index.html",
+        ),
+        (
+            "lighttpd",
+            lighttpd_site("ltp-other"),
+            "statusurl",
+            "/index.html",
+        ),
+    ] {
+        let t = setup(agent, &site);
+        t.expect("start", 0);
+        let pid = t.pid();
+        let r = t.with(t.run.env.clone().param(k, v), "start");
+        assert_eq!(r.code, 1, "{agent}: {}", r.stderr);
+        assert!(
+            r.reason().unwrap().contains("with other parameters"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(t.pid(), pid, "the running server is kept");
+        t.expect("start", 0);
+        let members = session_members(pid);
+        t.expect("stop", 0);
+        assert!(members.iter().all(|&m| !alive(m)));
+        assert!(http_get(HTTP_PORT, "/").is_none());
+    }
+}
+
+#[test]
+fn an_unusable_state_directory_still_gives_probe_7_stop_0_and_finds_the_server() {
+    for (agent, site) in [
+        ("nginx", nginx_site("ngx-nostate")),
+        ("lighttpd", lighttpd_site("ltp-nostate")),
+        ("mysql", mysql_site("my-nostate")),
+    ] {
+        unusable_state_dir(agent, &site);
+    }
+}
+
+fn unusable_state_dir(agent: &str, site: &Site) {
+    let t = setup(agent, site);
+    let plain = site.path("state-is-a-file");
+    std::fs::write(&plain, "").unwrap();
+    let broken = t
+        .run
+        .env
+        .clone()
+        .var("RUSTHA_STATE_DIR", plain.to_str().unwrap());
+    assert_eq!(t.with(broken.clone(), "monitor").code, 7, "probe");
+    assert_eq!(t.with(broken.clone(), "stop").code, 0, "stop");
+    // A server of this instance runs (started while the state dir was fine).
+    t.expect("start", 0);
+    let members = session_members(t.pid());
+    let r = t.with(broken.clone(), "monitor");
+    assert_eq!(
+        r.code, 0,
+        "{agent}: found through its pidfile: {}",
+        r.stderr
+    );
+    let r = t.with(broken.clone(), "stop");
+    assert_eq!(r.code, 0, "{agent}: {}", r.stderr);
+    assert!(members.iter().all(|&m| !alive(m)), "{agent}: stopped");
+    assert_eq!(t.with(broken.clone(), "monitor").code, 7);
+    assert_eq!(t.with(broken, "stop").code, 0);
 }

@@ -8,7 +8,7 @@
 //! the instance (CGI/FastCGI children included). reload: SIGUSR1 (graceful restart).
 
 use crate::service::group::StopStep;
-use crate::service::{self, key, Service};
+use crate::service::{self, files, key, Service};
 use crate::state::Record;
 use nix::sys::signal::Signal;
 use ocf::params::Port;
@@ -69,6 +69,8 @@ pub struct Parsed {
     pub status_url: Option<String>,
     pub errorlog: Option<String>,
     pub bind: Option<String>,
+    /// Ports of `$SERVER["socket"] == "[addr]:port"` conditionals (extra listeners).
+    pub socket_ports: Vec<u16>,
 }
 
 fn unquote(v: &str) -> String {
@@ -87,6 +89,14 @@ impl Parsed {
         let mut depth = 0i32;
         for line in text.lines() {
             let l = line.trim();
+            if let Some(rest) = l.strip_prefix("$SERVER[\"socket\"]") {
+                let v = rest.trim_start().strip_prefix("==").map(str::trim);
+                if let Some(addr) = v.and_then(|v| v.strip_prefix('"')?.split('"').next()) {
+                    if let Some(port) = addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok()) {
+                        p.socket_ports.push(port);
+                    }
+                }
+            }
             if depth == top {
                 if let Some((k, v)) = l.split_once('=') {
                     let v = unquote(v);
@@ -194,8 +204,36 @@ impl Service for Lighttpd {
         let parsed = Parsed::parse(&out);
         let mut rec = Record::default();
         rec.set("config", config.display());
-        rec.set(key::PORT, p.port.map(|p| p.0).or(parsed.port).unwrap_or(80));
+        let main_port = parsed.port.unwrap_or(80);
+        if let Some(port) = p.port {
+            // What the configuration says it listens on: server.port (80 when unset) on
+            // server.bind, and every $SERVER["socket"] conditional.
+            let unix = parsed.bind.as_deref().is_some_and(|b| b.starts_with('/'));
+            let mut ports: Vec<u16> = if unix { vec![] } else { vec![main_port] };
+            ports.extend(&parsed.socket_ports);
+            if !ports.contains(&port.0) {
+                return Err(OcfError::invalid_param(
+                    "port",
+                    format!(
+                        "{} but the configuration {} listens on {}",
+                        port.0,
+                        config.display(),
+                        if ports.is_empty() {
+                            "no TCP port".to_string()
+                        } else {
+                            format!("port(s) {ports:?} only")
+                        }
+                    ),
+                ));
+            }
+        }
+        rec.set(key::PORT, p.port.map_or(main_port, |p| p.0));
         if let Some(pf) = parsed.pidfile {
+            files::check_pidfile(
+                "the pidfile of the configuration (server.pid-file)",
+                Path::new(&pf),
+                None,
+            )?;
             rec.set(key::PIDFILE, pf);
         }
         if let Some(ip) = parsed.bind.and_then(|b| b.parse::<std::net::IpAddr>().ok()) {
@@ -206,7 +244,10 @@ impl Service for Lighttpd {
         }
         if let Some(u) = p.statusurl.as_deref().filter(|s| !s.is_empty()) {
             rec.set(key::STATUS_URL, u);
-        } else if let Some(u) = parsed.status_url {
+        } else if let Some(u) = parsed
+            .status_url
+            .filter(|u| service::http::Url::parse(u).is_ok())
+        {
             rec.set(key::STATUS_URL, u);
         }
         if let Some(r) = &p.statusregex {
@@ -282,6 +323,7 @@ mod tests {
                 status_url: Some("/server-status".into()),
                 errorlog: Some("/tmp/x/err.log".into()),
                 bind: None,
+                socket_ports: vec![443],
             }
         );
     }

@@ -13,7 +13,7 @@
 //!   credentials in a 0600 option file (never on a command line, never logged).
 
 use crate::service::group::StopStep;
-use crate::service::{self, key, Service};
+use crate::service::{self, files, key, Service};
 use crate::state::{Record, StateFile};
 use nix::sys::signal::Signal;
 use ocf::{Action, ActionSpec, AgentInfo, Ctx, Deadline, OcfError, ParamSpec};
@@ -39,25 +39,36 @@ ocf::params! {
             "The server's configuration file (--defaults-file). Unset: /etc/my.cnf if it \
              exists, else /etc/mysql/my.cnf.",
         ),
-        datadir: String => ParamSpec::new("Data directory", "The data directory.")
-            .default("/var/lib/mysql"),
+        datadir: String => ParamSpec::new(
+            "Data directory",
+            "The data directory. It must exist (unless enable_creation) and be writable by \
+             user; so must the directories of pid and socket.",
+        ).default("/var/lib/mysql"),
         user: String => ParamSpec::new("User", "The user the server runs as (--user).")
             .default("mysql"),
         group: String => ParamSpec::new(
             "Group",
             "The group that owns the directories and log file the agent creates.",
         ).default("mysql"),
-        log: String => ParamSpec::new("Error log", "The server's error log (--log-error).")
-            .default("/var/log/mysqld.log"),
-        pid: String => ParamSpec::new("Pidfile", "The server's pidfile (--pid-file).")
-            .default("/var/run/mysql/mysqld.pid"),
+        log: String => ParamSpec::new(
+            "Error log",
+            "The server's error log (--log-error). If it exists, it must be a regular file \
+             belonging to user (a device, a directory or another user's file is refused).",
+        ).default("/var/log/mysqld.log"),
+        pid: String => ParamSpec::new(
+            "Pidfile",
+            "The server's pidfile (--pid-file). If it exists, it must be a regular file \
+             belonging to user and holding a pid or nothing; a stop removes it only when it \
+             holds the stopped server's pid.",
+        ).default("/var/run/mysql/mysqld.pid"),
         socket: String => ParamSpec::new(
             "Socket",
-            "The server's unix socket (--socket); the checks connect to it.",
+            "The server's unix socket (--socket); the checks connect to it. If it exists, it \
+             must be a socket; a stop removes it only when nobody answers on it.",
         ).default("/var/lib/mysql/mysql.sock"),
         test_table: String => ParamSpec::new(
             "Test table",
-            "The table counted by the depth-20 check (database.table).",
+            "The table counted by the depth-20 check: database.table, both parts required.",
         ).default("mysql.user"),
         test_user: String => ParamSpec::new("Test user", "The user of the depth-20 check.")
             .default("root"),
@@ -140,7 +151,8 @@ fn server_errors(text: &str) -> String {
     }
 }
 
-/// `db.table` or `table`, plain identifiers only (it goes into SQL).
+/// `db.table`, plain identifiers only (it goes into SQL). A table without its database
+/// cannot be counted: the check connects without a default database.
 fn valid_table(t: &str) -> bool {
     let ident = |s: &str| {
         !s.is_empty()
@@ -150,7 +162,7 @@ fn valid_table(t: &str) -> bool {
     };
     match t.split_once('.') {
         Some((d, t)) => ident(d) && ident(t),
-        None => ident(t),
+        None => false,
     }
 }
 
@@ -218,6 +230,44 @@ fn ids(p: &MysqlParams) -> Result<(nix::unistd::Uid, nix::unistd::Gid), OcfError
     Ok((u.uid, g.gid))
 }
 
+/// The user the server runs as (-> 5 when it does not exist).
+fn run_as(p: &MysqlParams) -> Result<files::RunAs, OcfError> {
+    files::RunAs::lookup(&p.user)
+        .ok_or_else(|| OcfError::not_installed(format!("user {} does not exist", p.user)))
+}
+
+/// The directories the server writes in: the datadir, the pidfile's and the socket's.
+fn server_dirs(p: &MysqlParams) -> Vec<(&'static str, PathBuf)> {
+    let mut v = vec![("data directory", PathBuf::from(&p.datadir))];
+    for (what, f) in [
+        ("pidfile directory", &p.pid),
+        ("socket directory", &p.socket),
+    ] {
+        if let Some(d) = Path::new(f).parent() {
+            if !v.iter().any(|(_, x)| x == d) {
+                v.push((what, d.to_path_buf()));
+            }
+        }
+    }
+    v
+}
+
+/// Each of the server's directories that exists is writable by its user (-> 4, before
+/// the server could abort with "Errcode: 13").
+fn check_writable(p: &MysqlParams, user: &files::RunAs) -> Result<(), OcfError> {
+    for (what, dir) in server_dirs(p) {
+        if dir.is_dir() && !user.can_write_dir(&dir) {
+            return Err(OcfError::perm(format!(
+                "{what} {} is not writable by user {} (uid {}): the server could not start",
+                dir.display(),
+                user.name,
+                user.uid
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn own(path: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> Result<(), OcfError> {
     nix::unistd::chown(path, Some(uid), Some(gid))
         .map_err(|e| OcfError::perm(format!("cannot chown {}: {e}", path.display())))
@@ -231,6 +281,14 @@ fn server_dir(dir: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> Resul
     std::fs::create_dir_all(dir)
         .map_err(|e| OcfError::perm(format!("cannot create {}: {e}", dir.display())))?;
     own(dir, uid, gid)
+}
+
+fn no_system_tables(datadir: &Path) -> OcfError {
+    OcfError::not_installed(format!(
+        "data directory {} has no system tables (no mysql/ in it); set enable_creation=true \
+         to initialise it",
+        datadir.display()
+    ))
 }
 
 fn install_db(p: &MysqlParams, bin: &Path, config: &Path, ctx: &Ctx) -> Result<(), OcfError> {
@@ -349,6 +407,46 @@ impl Service for Mysql {
         Ok(())
     }
 
+    fn check_node(p: &MysqlParams, ctx: &Ctx) -> Result<(), OcfError> {
+        // What a path names is checked at every validate; ownership and access, which
+        // need the user, for a start and a deep validate.
+        let deep = ctx.action == Action::Start || ctx.check_level() >= 10;
+        let user = if deep { Some(run_as(p)?) } else { None };
+        let owner = user.as_ref().map(|u| (u.uid, u.name.as_str()));
+        files::check_pidfile("parameter pid", Path::new(&p.pid), owner)?;
+        files::check_socket("parameter socket", Path::new(&p.socket))?;
+        files::check_log("parameter log", Path::new(&p.log), owner)?;
+        for (k, v) in [("pid", &p.pid), ("socket", &p.socket), ("log", &p.log)] {
+            if Path::new(v) == Path::new(&p.datadir) {
+                return Err(OcfError::invalid_param(k, "names the data directory"));
+            }
+        }
+        let Some(user) = user else { return Ok(()) };
+        ids(p)?;
+        let datadir = Path::new(&p.datadir);
+        match std::fs::metadata(datadir) {
+            Ok(m) if !m.is_dir() => {
+                return Err(OcfError::not_installed(format!(
+                    "data directory {} is {}, not a directory",
+                    datadir.display(),
+                    files::kind(&m)
+                )))
+            }
+            Ok(_) if !p.enable_creation && !datadir.join("mysql").is_dir() => {
+                return Err(no_system_tables(datadir));
+            }
+            Err(_) if !p.enable_creation => {
+                return Err(OcfError::not_installed(format!(
+                    "data directory {} does not exist (set enable_creation=true to create \
+                     and initialise it)",
+                    datadir.display()
+                )))
+            }
+            _ => {}
+        }
+        check_writable(p, &user)
+    }
+
     fn binary(p: &MysqlParams) -> Result<PathBuf, OcfError> {
         service::find_binary(p.binary.as_deref(), "the MySQL/MariaDB server", SERVERS)
     }
@@ -393,6 +491,9 @@ impl Service for Mysql {
             .set(key::PIDFILE, &p.pid)
             .set(key::SOCKET, &p.socket)
             .set(key::ERROR_LOG, &p.log);
+        if let Some(u) = files::RunAs::lookup(&p.user) {
+            rec.set(key::OWNER, u.uid);
+        }
         Ok(rec)
     }
 
@@ -402,6 +503,16 @@ impl Service for Mysql {
 
     fn prepare(p: &MysqlParams, plan: &Record, ctx: &Ctx) -> Result<(), OcfError> {
         let (uid, gid) = ids(p)?;
+        let user = run_as(p)?;
+        // A socket something answers on: another server (ours would have been found
+        // through its pidfile).
+        let sock = Path::new(&p.socket);
+        if std::os::unix::net::UnixStream::connect(sock).is_ok() {
+            return Err(OcfError::generic(format!(
+                "another server answers on socket {}",
+                sock.display()
+            )));
+        }
         for f in [&p.pid, &p.socket] {
             if let Some(dir) = Path::new(f).parent() {
                 server_dir(dir, uid, gid)?;
@@ -424,13 +535,11 @@ impl Service for Mysql {
         let datadir = Path::new(&p.datadir);
         if !datadir.join("mysql").is_dir() {
             if !p.enable_creation {
-                return Err(OcfError::not_installed(format!(
-                    "data directory {} has no system tables (no mysql/ in it); set \
-                     enable_creation=true to initialise it",
-                    datadir.display()
-                )));
+                return Err(no_system_tables(datadir));
             }
             server_dir(datadir, uid, gid)?;
+            // Directories created just now: reachable by the user too?
+            check_writable(p, &user)?;
             let bin = Self::binary(p)?;
             install_db(
                 p,
@@ -439,7 +548,7 @@ impl Service for Mysql {
                 ctx,
             )?;
         }
-        Ok(())
+        check_writable(p, &user)
     }
 
     fn args(p: &MysqlParams, plan: &Record) -> Result<Vec<OsString>, OcfError> {
@@ -544,8 +653,7 @@ mod tests {
     #[test]
     fn tables_and_errors() {
         assert!(valid_table("mysql.user"));
-        assert!(valid_table("t1"));
-        for bad in ["", "a.b.c", "x; DROP TABLE y", "a.", "`a`"] {
+        for bad in ["", "t1", "a.b.c", "x; DROP TABLE y", "a.", "`a`"] {
             assert!(!valid_table(bad), "{bad}");
         }
         let e = "2026-11-23  8:32:59 0 [Warning] Could not increase\n2026-11-23  8:32:59 0 [ERROR] mariadbd: unknown variable 'bogus-option=1'\n2026-11-23 0 [ERROR] Aborting\n";
@@ -563,6 +671,7 @@ mod tests {
         assert_eq!(p.test_table, "mysql.user");
         for (k, v) in [
             ("test_table", "x;y"),
+            ("test_table", "user"),
             ("replication_user", "repl"),
             ("additional_parameters", "--x=`id`"),
             ("datadir", "relative/dir"),

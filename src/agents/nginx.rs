@@ -6,7 +6,7 @@
 //! gives the pidfile, the port (first `listen`) and a `stub_status` location.
 
 use crate::service::group::{split_words, StopStep};
-use crate::service::{self, key, Service};
+use crate::service::{self, files, key, Service};
 use crate::state::Record;
 use nix::sys::signal::Signal;
 use ocf::params::Port;
@@ -86,14 +86,24 @@ const DEFAULT_BINARIES: &[&str] = &["/usr/sbin/nginx", "/usr/local/sbin/nginx"];
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Dump {
     pub pid: Option<String>,
+    /// The first `listen` of an http server.
     pub listen: Option<String>,
     pub stub_status: Option<String>,
+    /// Every `listen` value, of http and stream servers, in order; an http server
+    /// without one listens on port 80 (`"80"` here).
+    pub listens: Vec<String>,
 }
 
-/// Split a dump into directives: (enclosing block headers, words).
-fn directives(text: &str) -> Vec<(Vec<Vec<String>>, Vec<String>)> {
+/// One directive of a dump: the enclosing block headers, the serial number of each of
+/// those blocks, and its words (none: the opening of the innermost block).
+type Directive = (Vec<Vec<String>>, Vec<usize>, Vec<String>);
+
+/// Split a dump into directives.
+fn directives(text: &str) -> Vec<Directive> {
     let mut out = Vec::new();
     let mut stack: Vec<Vec<String>> = Vec::new();
+    let mut ids: Vec<usize> = Vec::new();
+    let mut serial = 0usize;
     let mut words: Vec<String> = Vec::new();
     let mut cur = String::new();
     let mut chars = text.chars().peekable();
@@ -130,16 +140,20 @@ fn directives(text: &str) -> Vec<(Vec<Vec<String>>, Vec<String>)> {
             }
             ';' => {
                 flush(&mut cur, &mut words);
-                out.push((stack.clone(), std::mem::take(&mut words)));
+                out.push((stack.clone(), ids.clone(), std::mem::take(&mut words)));
             }
             '{' => {
                 flush(&mut cur, &mut words);
                 stack.push(std::mem::take(&mut words));
+                serial += 1;
+                ids.push(serial);
+                out.push((stack.clone(), ids.clone(), vec![]));
             }
             '}' => {
                 flush(&mut cur, &mut words);
                 words.clear();
                 stack.pop();
+                ids.pop();
             }
             c if c.is_whitespace() => flush(&mut cur, &mut words),
             c => cur.push(c),
@@ -151,12 +165,36 @@ fn directives(text: &str) -> Vec<(Vec<Vec<String>>, Vec<String>)> {
 impl Dump {
     pub fn parse(text: &str) -> Dump {
         let mut d = Dump::default();
-        for (stack, words) in directives(text) {
-            let Some(name) = words.first() else { continue };
-            let in_http_server = stack.iter().any(|b| b.first().is_some_and(|h| h == "http"))
-                && stack
-                    .iter()
-                    .any(|b| b.first().is_some_and(|h| h == "server"));
+        // http server blocks (by serial) and whether each has a listen.
+        let mut servers: Vec<(usize, bool)> = Vec::new();
+        for (stack, ids, words) in directives(text) {
+            let in_block = |name: &str| stack.iter().any(|b| b.first().is_some_and(|h| h == name));
+            let in_http_server = in_block("http") && in_block("server");
+            let server_id = stack
+                .iter()
+                .zip(&ids)
+                .rev()
+                .find(|(b, _)| b.first().is_some_and(|h| h == "server"))
+                .map(|(_, &id)| id);
+            let Some(name) = words.first() else {
+                // A block opens: an http server is remembered even if it holds nothing.
+                if let (true, Some(id)) = (in_http_server, server_id) {
+                    if !servers.iter().any(|s| s.0 == id) {
+                        servers.push((id, false));
+                    }
+                }
+                continue;
+            };
+            if name == "listen" && (in_http_server || in_block("stream") && in_block("server")) {
+                if let Some(v) = words.get(1) {
+                    d.listens.push(v.clone());
+                }
+                if let (true, Some(id)) = (in_http_server, server_id) {
+                    if let Some(s) = servers.iter_mut().find(|s| s.0 == id) {
+                        s.1 = true;
+                    }
+                }
+            }
             match name.as_str() {
                 "pid" if stack.is_empty() && d.pid.is_none() => d.pid = words.get(1).cloned(),
                 "listen" if in_http_server && d.listen.is_none() => {
@@ -180,6 +218,9 @@ impl Dump {
                 }
                 _ => {}
             }
+        }
+        if servers.iter().any(|s| !s.1) {
+            d.listens.push("80".into());
         }
         d
     }
@@ -273,6 +314,51 @@ fn nginx_message(stderr: &str) -> String {
     }
 }
 
+/// `nginx -T`: the configuration file, its dump and its pidfile (broken -> 6).
+fn test_config(
+    p: &NginxParams,
+    bin: &Path,
+    ctx: &Ctx,
+) -> Result<(PathBuf, Dump, String), OcfError> {
+    let (config, built_pid) = config_of(p, bin, &ctx.deadline);
+    if !config.is_file() {
+        return Err(OcfError::not_installed(format!(
+            "configuration file {} does not exist",
+            config.display()
+        )));
+    }
+    let mut args = base_args(p, &config)?;
+    args.insert(0, "-T".into());
+    args.insert(1, "-q".into());
+    // The file times are of the kernel's coarse clock: a tick of margin.
+    let before = std::time::SystemTime::now() - std::time::Duration::from_millis(20);
+    let (st, out, err) = service::run_tool(bin, &args, &ctx.deadline)?;
+    if !st.success() {
+        return Err(OcfError::configured(format!(
+            "nginx configuration test failed: {}",
+            nginx_message(&err)
+        )));
+    }
+    let dump = Dump::parse(&out);
+    let pid = dump
+        .pid
+        .clone()
+        .or(built_pid)
+        .unwrap_or_else(|| "/run/nginx.pid".into());
+    // The test creates an empty pidfile when there is none: not ours to leave behind.
+    // Only that one: an empty regular file that came into being during the test.
+    let made_now = std::fs::symlink_metadata(&pid).is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        let ctime = std::time::UNIX_EPOCH
+            + std::time::Duration::new(m.ctime().max(0) as u64, m.ctime_nsec().max(0) as u32);
+        m.file_type().is_file() && m.len() == 0 && ctime >= before
+    });
+    if made_now {
+        let _ = std::fs::remove_file(&pid);
+    }
+    Ok((config, dump, pid))
+}
+
 impl Service for Nginx {
     type Params = NginxParams;
     const INFO: AgentInfo = AgentInfo {
@@ -332,42 +418,48 @@ impl Service for Nginx {
     }
 
     fn plan(p: &NginxParams, bin: &Path, ctx: &Ctx) -> Result<Record, OcfError> {
-        let (config, built_pid) = config_of(p, bin, &ctx.deadline);
-        if !config.is_file() {
-            return Err(OcfError::not_installed(format!(
-                "configuration file {} does not exist",
-                config.display()
-            )));
-        }
-        let mut args = base_args(p, &config)?;
-        args.insert(0, "-T".into());
-        args.insert(1, "-q".into());
-        let (st, out, err) = service::run_tool(bin, &args, &ctx.deadline)?;
-        if !st.success() {
-            return Err(OcfError::configured(format!(
-                "nginx configuration test failed: {}",
-                nginx_message(&err)
-            )));
-        }
-        let dump = Dump::parse(&out);
+        let (config, dump, pid) = test_config(p, bin, ctx)?;
         let mut rec = Record::default();
         rec.set("config", config.display());
-        let pid = dump
-            .pid
-            .or(built_pid)
-            .unwrap_or_else(|| "/run/nginx.pid".into());
-        // `nginx -t` creates an empty pidfile when there is none: not ours to leave behind.
-        if std::fs::metadata(&pid).is_ok_and(|m| m.len() == 0) {
-            let _ = std::fs::remove_file(&pid);
-        }
+        files::check_pidfile(
+            "the pidfile of the configuration (pid)",
+            Path::new(&pid),
+            None,
+        )?;
         rec.set(key::PIDFILE, pid);
+        // The listen directive the port is checked on: the one with that port.
+        let listen = match p.port {
+            Some(port) => {
+                let ports: Vec<u16> = dump.listens.iter().filter_map(|l| listen_port(l)).collect();
+                if !ports.contains(&port.0) {
+                    return Err(OcfError::invalid_param(
+                        "port",
+                        format!(
+                            "{} but the configuration {} listens on {}",
+                            port.0,
+                            config.display(),
+                            if ports.is_empty() {
+                                "no TCP port".to_string()
+                            } else {
+                                format!("port(s) {ports:?} only")
+                            }
+                        ),
+                    ));
+                }
+                dump.listens
+                    .iter()
+                    .find(|l| listen_port(l) == Some(port.0))
+                    .cloned()
+            }
+            None => dump.listen.clone(),
+        };
         let port = p
             .port
             .map(|p| p.0)
-            .or_else(|| dump.listen.as_deref().and_then(listen_port))
+            .or_else(|| listen.as_deref().and_then(listen_port))
             .unwrap_or(80);
         rec.set(key::PORT, port);
-        if let Some(ip) = dump.listen.as_deref().and_then(listen_ip) {
+        if let Some(ip) = listen.as_deref().and_then(listen_ip) {
             rec.set(key::BIND, ip);
         }
         match (
@@ -380,9 +472,11 @@ impl Service for Nginx {
                     p.status10url.as_deref().unwrap_or_default(),
                 );
             }
-            (None, Some(loc)) => {
+            // A location that is not a plain URL path cannot be fetched: the site root.
+            (None, Some(loc)) if service::http::Url::parse(&loc).is_ok() => {
                 rec.set(key::STATUS_URL, loc);
             }
+            (None, Some(_)) => {}
             (None, None) => {}
         }
         rec.set(key::STATUS_REGEX, &p.status10regex);
@@ -390,8 +484,9 @@ impl Service for Nginx {
     }
 
     fn pidfile(p: &NginxParams, bin: &Path, ctx: &Ctx) -> Option<PathBuf> {
-        let plan = Self::plan(p, bin, ctx).ok()?;
-        plan.get(key::PIDFILE).map(PathBuf::from)
+        test_config(p, bin, ctx)
+            .ok()
+            .map(|(_, _, pid)| PathBuf::from(pid))
     }
 
     fn args(p: &NginxParams, plan: &Record) -> Result<Vec<OsString>, OcfError> {
@@ -463,6 +558,7 @@ http {
                 pid: Some("/run/nginx.pid".into()),
                 listen: Some("127.0.0.1:8080".into()),
                 stub_status: Some("/basic_status".into()),
+                listens: vec!["127.0.0.1:8080".into(), "[::]:8080".into()],
             }
         );
         let t = "http { server { location ~ ^/s$ { stub_status on; } listen 81; } }";
@@ -474,6 +570,10 @@ http {
         // A `listen` of the stream module is not the web port.
         let t = "stream { server { listen 12345; } } http { server { listen 8443 ssl; } }";
         assert_eq!(Dump::parse(t).listen.as_deref(), Some("8443"));
+        assert_eq!(Dump::parse(t).listens, ["12345", "8443"]);
+        // A server without listen listens on 80, even an empty one.
+        let t = "http { server { listen 81; } server { } server { root /x; } }";
+        assert_eq!(Dump::parse(t).listens, ["81", "80"]);
     }
 
     #[test]
@@ -514,6 +614,11 @@ http {
         assert!(Nginx::check_params(&p).is_ok());
         for (k, v) in [
             ("status10url", "https://x/"),
+            ("status10url", "/a`id`"),
+            ("status10url", "/a;b"),
+            ("status10url", "/$(id)"),
+            ("status10url", "/a b"),
+            ("test20url", "http://lo$(id)cal/"),
             ("test20regex", "("),
             ("options", "$(reboot)"),
             ("test20conffile", "/etc/x"),

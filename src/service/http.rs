@@ -20,10 +20,52 @@ pub struct Url {
     pub path: String,
 }
 
+/// A URL path (and query) as it goes on the request line: `/` then RFC 3986 path and
+/// query characters, percent-escapes well formed; none of the characters a shell or a
+/// request line would take for something else (space, control characters, `;`, `$`,
+/// backquote, quotes, parentheses, `\`, `#`, ...). Non-ASCII must be percent-encoded.
+fn path_ok(path: &str) -> bool {
+    let b = path.as_bytes();
+    if b.first() != Some(&b'/') {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+                continue;
+            }
+            c if c.is_ascii_alphanumeric() || b"-._~/?&=+,:@!*".contains(&c) => {}
+            _ => return false,
+        }
+        i += 1;
+    }
+    true
+}
+
+/// A host name (letters, digits, `-`, `.`) or an IPv4 address.
+fn host_ok(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+        && !h.starts_with(['-', '.'])
+}
+
 impl Url {
     pub fn parse(raw: &str) -> Result<Url, String> {
-        let raw = raw.trim();
         if raw.starts_with('/') {
+            if !path_ok(raw) {
+                return Err(format!(
+                    "{} is not a URL path (only /, letters, digits, -._~?&=+,:@!* and %XX)",
+                    ocf::params::shown(raw)
+                ));
+            }
             return Ok(Url {
                 host: None,
                 port: None,
@@ -34,32 +76,47 @@ impl Url {
             .strip_prefix("http://")
             .or_else(|| raw.strip_prefix("HTTP://"))
         else {
+            let shown = ocf::params::shown(raw);
             return Err(if raw.to_ascii_lowercase().starts_with("https://") {
-                format!("'{raw}': https is not supported; check an http location on loopback")
+                format!("{shown}: https is not supported; check an http location on loopback")
             } else {
-                format!("'{raw}' is neither an http:// URL nor a path starting with /")
+                format!("{shown} is neither an http:// URL nor a path starting with /")
             });
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
+        let shown = ocf::params::shown(raw);
         if authority.contains('@') {
-            return Err(format!("'{raw}': credentials in URLs are not supported"));
+            return Err(format!("{shown}: credentials in URLs are not supported"));
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (h, after) = v6
                 .split_once(']')
-                .ok_or_else(|| format!("'{raw}': unterminated [IPv6] host"))?;
+                .ok_or_else(|| format!("{shown}: unterminated [IPv6] host"))?;
+            if h.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("{shown}: [{h}] is not an IPv6 address"));
+            }
+            if !after.is_empty() && !after.starts_with(':') {
+                return Err(format!("{shown} is not a valid URL"));
+            }
             (h, after.strip_prefix(':'))
         } else {
-            match authority.rsplit_once(':') {
+            let (h, p) = match authority.rsplit_once(':') {
                 Some((h, p)) => (h, Some(p)),
                 None => (authority, None),
+            };
+            if !host_ok(h) {
+                return Err(format!("{shown}: {h:?} is not a host name"));
             }
+            (h, p)
         };
-        if host.is_empty() || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("'{raw}' is not a valid URL"));
+        if !path_ok(path) {
+            return Err(format!(
+                "{shown}: the path is not a URL path (only /, letters, digits, -._~?&=+,:@!* \
+                 and %XX)"
+            ));
         }
         let port = match port {
             None => None,
@@ -67,7 +124,7 @@ impl Url {
                 p.parse::<u16>()
                     .ok()
                     .filter(|&p| p > 0)
-                    .ok_or_else(|| format!("'{raw}': bad port"))?,
+                    .ok_or_else(|| format!("{shown}: bad port"))?,
             ),
         };
         Ok(Url {
@@ -222,6 +279,10 @@ mod tests {
             ("[::1]:80".parse().unwrap(), "[::1]:80".to_string())
         );
         assert_eq!(Url::parse("http://localhost").unwrap().path, "/");
+        assert_eq!(
+            Url::parse("/server-status?auto&x=%2F").unwrap().path,
+            "/server-status?auto&x=%2F"
+        );
         for bad in [
             "https://x/",
             "ftp://x",
@@ -229,6 +290,22 @@ mod tests {
             "http://:80/",
             "http://h:0/",
             "http://u@h/",
+            "/nginx_status\nextra",
+            "/x\r\n",
+            " /x",
+            "/a b",
+            "/a`id`",
+            "/a;b",
+            "/$(id)",
+            "/a'b",
+            "/%zz",
+            "/%4",
+            "/é",
+            "http://h/a;b",
+            "http://h$(id)/",
+            "http://h;x/",
+            "http://[::1x]/",
+            "http://[::1]x/",
         ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }

@@ -18,6 +18,7 @@
 //! A server running without a record (started by hand or by an init script) is found
 //! through its pidfile: a probe reports it running, and stop stops it.
 
+pub mod files;
 pub mod group;
 pub mod http;
 
@@ -53,6 +54,10 @@ pub mod key {
     /// Web servers: the depth-10 page, and what it must match.
     pub const STATUS_URL: &str = "status_url";
     pub const STATUS_REGEX: &str = "status_regex";
+    /// The uid the server writes its pidfile as (absent: root).
+    pub const OWNER: &str = "owner";
+    /// A fingerprint of the parameters the server was started with.
+    pub const PARAMS: &str = "params";
 }
 
 /// One server kind. Everything else is the core's.
@@ -67,6 +72,13 @@ pub trait Service: 'static {
 
     /// Consistency of the parameters beyond their types (-> 6).
     fn check_params(_p: &Self::Params) -> Result<(), OcfError> {
+        Ok(())
+    }
+    /// What this node must have for a start: the paths the parameters name are of the
+    /// right kind (-> 6), belong to and are writable by the server's user (-> 4), ...
+    /// Called by every validate-all and before every start; the agent decides what is
+    /// cheap enough for a depth-0 validate (`ctx.action`, `ctx.check_level()`).
+    fn check_node(_p: &Self::Params, _ctx: &Ctx) -> Result<(), OcfError> {
         Ok(())
     }
     /// The server binary (-> 5 when missing).
@@ -110,14 +122,12 @@ fn console_path(state: &StateFile) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// The pid in a pidfile.
+/// The pid in a pidfile: a regular file (not a link, not a device) holding one.
 pub fn read_pidfile(path: &Path) -> Option<i32> {
-    std::fs::read_to_string(path)
-        .ok()?
-        .trim()
-        .parse()
+    std::fs::symlink_metadata(path)
         .ok()
-        .filter(|&p| p > 0)
+        .filter(|m| m.file_type().is_file())?;
+    files::pidfile_content(path).flatten()
 }
 
 /// The server's main process: the pid in its pidfile when that is one of its
@@ -139,21 +149,63 @@ fn listening(g: &Group, port: Option<u16>) -> Option<SocketAddr> {
     })
 }
 
-/// Remove what a server leaves behind after it was killed: its pidfile (only if it
-/// names a process that no longer runs) and its unix socket. Within the action's
+/// Whether `pf` is the pidfile the stopped server left: a regular file (not a link)
+/// holding the pid of one of the `stopped` processes, now gone, or empty and owned by
+/// the server's user (`owner`). Anything else is somebody else's: `Err` says what.
+fn own_pidfile(pf: &Path, stopped: &[i32], owner: u32) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(pf).map_err(|e| e.to_string())?;
+    if !m.file_type().is_file() {
+        return Err(format!("it is {}", files::kind(&m)));
+    }
+    match files::pidfile_content(pf) {
+        Some(Some(pid)) if !stopped.contains(&pid) => Err(format!(
+            "it holds pid {pid}, not one of the stopped server's ({stopped:?})"
+        )),
+        Some(Some(pid)) if procfs::stat(pid).is_some_and(|s| s.state != 'Z') => {
+            Err(format!("pid {pid} runs again"))
+        }
+        Some(Some(_)) => Ok(()),
+        Some(None) if m.uid() == owner => Ok(()),
+        Some(None) => Err(format!(
+            "it is empty and belongs to uid {}, not to the server's uid {owner}",
+            m.uid()
+        )),
+        None => Err(format!("it does not hold a pid ({} bytes)", m.len())),
+    }
+}
+
+/// Remove what a server leaves behind after it was stopped or killed, and only that:
+/// its pidfile (see [`own_pidfile`]) and its unix socket (a socket nobody answers on).
+/// Anything else at those paths is left, with a warning. `stopped`: the pids of the
+/// server that was stopped (its leader and every member seen). Within the action's
 /// `deadline`, like every wait.
-fn clean_leftovers(rec: &Record, state: &StateFile, deadline: &Deadline) {
+fn clean_leftovers(rec: &Record, state: &StateFile, deadline: &Deadline, stopped: &[i32]) {
     if let Some(pf) = rec.get(key::PIDFILE).map(PathBuf::from) {
-        let stale = match read_pidfile(&pf) {
-            Some(pid) => procfs::stat(pid).is_none_or(|s| s.state == 'Z'),
-            None => pf.exists(),
-        };
-        if stale && std::fs::remove_file(&pf).is_ok() {
-            tracing::info!("removed stale pidfile {}", pf.display());
+        if std::fs::symlink_metadata(&pf).is_ok() {
+            match own_pidfile(&pf, stopped, rec.parsed(key::OWNER).unwrap_or(0)) {
+                Ok(()) => match std::fs::remove_file(&pf) {
+                    Ok(()) => tracing::info!("removed stale pidfile {}", pf.display()),
+                    Err(e) => tracing::warn!("cannot remove pidfile {}: {e}", pf.display()),
+                },
+                Err(why) => tracing::warn!(
+                    "left {} in place: {why}; not the pidfile of the stopped server",
+                    pf.display()
+                ),
+            }
         }
     }
     if let Some(sock) = rec.get(key::SOCKET).map(PathBuf::from) {
         use std::os::unix::fs::FileTypeExt;
+        if let Ok(m) = std::fs::symlink_metadata(&sock) {
+            if !m.file_type().is_socket() {
+                tracing::warn!(
+                    "left {} in place: it is {}, not the server's socket",
+                    sock.display(),
+                    files::kind(&m)
+                );
+            }
+        }
         // A killed multi-threaded server shows as a zombie while its other threads still
         // exit, holding its sockets a moment longer: give that a second before deciding
         // that whoever still answers on the socket is somebody else.
@@ -173,10 +225,61 @@ fn clean_leftovers(rec: &Record, state: &StateFile, deadline: &Deadline) {
     let _ = std::fs::remove_file(console_path(state));
 }
 
-/// A server of this kind running without our record: through its pidfile.
-fn foreign<S: Service>(p: &S::Params, ctx: &Ctx) -> Option<(Record, Group)> {
-    let bin = S::binary(p).ok()?;
-    let pf = S::pidfile(p, &bin, ctx)?;
+/// The pids a stop is about: the leader and every member seen now.
+fn stopped_pids(g: &Group, members: &[i32]) -> Vec<i32> {
+    let mut v = members.to_vec();
+    if !v.contains(&g.leader.pid) {
+        v.push(g.leader.pid);
+    }
+    v
+}
+
+/// Forget the record (a record that cannot be removed is a warning: the next probe
+/// finds its leader dead).
+fn forget(state: &StateFile) {
+    if let Err(e) = state.remove() {
+        tracing::warn!("{e}");
+    }
+}
+
+/// A fingerprint of the parameters as Pacemaker passed them (secrets left out): a
+/// second start under the same instance name with other parameters is told apart.
+fn fingerprint<S: Service>(ctx: &Ctx) -> String {
+    // FNV-1a, 64 bits: stable across builds (a record outlives an upgrade).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    // Only the parameters that are set: a parameter added by an upgrade changes nothing.
+    for spec in <S::Params as ParamSet>::SPEC.iter().filter(|s| !s.secret) {
+        let Some(v) = ctx.env.var(&format!("OCF_RESKEY_{}", spec.name)) else {
+            continue;
+        };
+        for b in spec.name.bytes().chain([0u8]).chain(v.bytes()).chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// The record, or `None` with a warning when the state directory is unusable (a plain
+/// file, unreadable): monitor and stop then find the server through its identity alone.
+fn load_or_warn(state: &StateFile) -> Option<Record> {
+    match state.load() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("{e}; looking for the server through its pidfile instead");
+            None
+        }
+    }
+}
+
+/// A server of this kind running without our record: through its pidfile. Without
+/// parameters that parse, those that do (a broken one left at its default).
+fn foreign<S: Service>(p: Option<&S::Params>, ctx: &Ctx) -> Option<(Record, Group)> {
+    let p = p
+        .cloned()
+        .or_else(|| ocf::params::lenient::<S::Params>(&ctx.env))?;
+    let bin = S::binary(&p).ok()?;
+    let pf = S::pidfile(&p, &bin, ctx)?;
     foreign_at::<S>(&bin, &pf)
 }
 
@@ -193,6 +296,35 @@ fn foreign_at<S: Service>(bin: &Path, pf: &Path) -> Option<(Record, Group)> {
     rec.set(key::PIDFILE, pf.display())
         .set(key::BIN, bin.display());
     Some((rec, Group { leader, session }))
+}
+
+/// Record a running server found through its pidfile (`rec`, `g`) as this instance's,
+/// with what the plan knows, and wait until it serves.
+fn adopt<S: Service>(
+    plan: &Record,
+    mut rec: Record,
+    g: &Group,
+    state: &StateFile,
+    ctx: &Ctx,
+) -> Result<(), OcfError> {
+    for k in [
+        key::PORT,
+        key::BIND,
+        key::SOCKET,
+        key::ERROR_LOG,
+        key::OWNER,
+        key::PARAMS,
+        key::STATUS_URL,
+        key::STATUS_REGEX,
+        "config",
+    ] {
+        if let Some(v) = plan.get(k) {
+            rec.set(k, v);
+        }
+    }
+    g.write_to(&mut rec);
+    state.save(&rec)?;
+    wait_ready::<S>(&rec, g, None, state, &ctx.deadline)
 }
 
 /// Wait (bounded by `deadline`) until the server serves.
@@ -254,15 +386,25 @@ fn wait_ready<S: Service>(
     }
 }
 
-/// Kill a group at once (a failed start), reap our child, clean up.
+/// Kill a group at once (a failed start), reap our child, clean up. The record is
+/// removed only while it still names this group (never another start's).
 fn abort_start(g: &Group, child: Option<&mut Child>, rec: &Record, state: &StateFile) {
     let deadline = Deadline::after(Duration::from_secs(2));
+    let stopped = stopped_pids(g, &g.members());
     let _ = group::stop(g, None, &[], &deadline);
     if let Some(c) = child {
         let _ = c.wait();
     }
-    clean_leftovers(rec, state, &deadline);
-    let _ = state.remove();
+    clean_leftovers(rec, state, &deadline, &stopped);
+    let ours = state
+        .load()
+        .ok()
+        .flatten()
+        .and_then(|r| Group::read_from(&r))
+        .is_some_and(|r| r.leader == g.leader);
+    if ours {
+        forget(state);
+    }
 }
 
 /// Another process listening where the server will: on the port, and on its address, or
@@ -281,12 +423,12 @@ impl<S: Service> Agent for Svc<S> {
 
     fn validate(p: &S::Params, ctx: &Ctx) -> Result<(), OcfError> {
         S::check_params(p)?;
-        if ctx.action == Action::Start || ctx.check_level() >= 10 {
-            let bin = S::binary(p)?;
-            // start tests the configuration itself (once); a deep validate-all does here.
-            if ctx.action != Action::Start {
-                S::plan(p, &bin, ctx)?;
-            }
+        let deep = ctx.action == Action::Start || ctx.check_level() >= 10;
+        let bin = deep.then(|| S::binary(p)).transpose()?;
+        S::check_node(p, ctx)?;
+        // start tests the configuration itself (once); a deep validate-all does here.
+        if let Some(bin) = bin.filter(|_| ctx.action != Action::Start) {
+            S::plan(p, &bin, ctx)?;
         }
         Ok(())
     }
@@ -294,37 +436,43 @@ impl<S: Service> Agent for Svc<S> {
     fn start(p: &S::Params, ctx: &Ctx) -> Result<(), OcfError> {
         let state = StateFile::for_ctx(ctx);
         let bin = S::binary(p)?;
+        let params = fingerprint::<S>(ctx);
         if let Some(rec) = state.load()? {
             if let Some(g) = Group::read_from(&rec) {
                 if g.leader_alive() {
+                    if rec.get(key::PARAMS).is_some_and(|f| f != params) {
+                        return Err(OcfError::generic(format!(
+                            "{} of this instance already runs (pid {}) with other parameters; \
+                             stop it first",
+                            S::INFO.name,
+                            g.leader.pid
+                        )));
+                    }
                     tracing::info!("already running (pid {}); checking it serves", g.leader.pid);
                     return wait_ready::<S>(&rec, &g, None, &state, &ctx.deadline);
                 }
                 // Leftovers of a dead leader must not hold the port for the new one.
+                let stopped = stopped_pids(&g, &g.members());
                 group::stop(&g, None, &[], &ctx.deadline)?;
+                clean_leftovers(&rec, &state, &ctx.deadline, &stopped);
+            } else {
+                clean_leftovers(&rec, &state, &ctx.deadline, &[]);
             }
-            clean_leftovers(&rec, &state, &ctx.deadline);
             state.remove()?;
         }
         let mut plan = S::plan(p, &bin, ctx)?;
+        plan.set(key::PARAMS, &params);
         // The plan names the pidfile: no second configuration test to find it.
         let running = plan
             .get(key::PIDFILE)
             .and_then(|pf| foreign_at::<S>(&bin, Path::new(pf)));
-        if let Some((mut rec, g)) = running {
+        if let Some((rec, g)) = running {
             tracing::warn!(
                 "{} already runs without rustha (pid {} from its pidfile); taking it over",
                 S::INFO.name,
                 g.leader.pid
             );
-            for k in [key::PORT, key::SOCKET, key::ERROR_LOG] {
-                if let Some(v) = plan.get(k) {
-                    rec.set(k, v);
-                }
-            }
-            g.write_to(&mut rec);
-            state.save(&rec)?;
-            return wait_ready::<S>(&rec, &g, None, &state, &ctx.deadline);
+            return adopt::<S>(&plan, rec, &g, &state, ctx);
         }
         if let Some(port) = plan.parsed::<u16>(key::PORT) {
             if let Some(owner) = port_taken(port, plan.parsed(key::BIND)) {
@@ -335,7 +483,13 @@ impl<S: Service> Agent for Svc<S> {
         }
         if let Some(pf) = plan.get(key::PIDFILE).map(PathBuf::from) {
             // A pidfile naming a dead process: the server may refuse to start over it.
-            if read_pidfile(&pf).is_some_and(|pid| procfs::stat(pid).is_none()) {
+            // Only a regular file holding nothing but that pid (the plan checked it).
+            let regular = std::fs::symlink_metadata(&pf).is_ok_and(|m| m.file_type().is_file());
+            if regular
+                && files::pidfile_content(&pf)
+                    .flatten()
+                    .is_some_and(|pid| procfs::stat(pid).is_none())
+            {
                 let _ = std::fs::remove_file(&pf);
             }
         }
@@ -363,6 +517,21 @@ impl<S: Service> Agent for Svc<S> {
         }
         if let Err(e) = wait_ready::<S>(&plan, &g, Some(&mut child), &state, &ctx.deadline) {
             abort_start(&g, Some(&mut child), &plan, &state);
+            // Another start of this instance that ran at the same moment (without the
+            // dispatch lock) may have won the port: its server is the instance's.
+            let other = plan
+                .get(key::PIDFILE)
+                .and_then(|pf| foreign_at::<S>(&bin, Path::new(pf)))
+                .filter(|(_, o)| o.leader != g.leader);
+            if let Some((rec, o)) = other {
+                tracing::warn!(
+                    "{e}; but {} pid {} of the same pidfile serves (a concurrent start): \
+                     taking it over",
+                    S::INFO.name,
+                    o.leader.pid
+                );
+                return adopt::<S>(&plan, rec, &o, &state, ctx);
+            }
             return Err(e);
         }
         tracing::info!("{} pid {pid} is serving", S::INFO.name);
@@ -371,44 +540,40 @@ impl<S: Service> Agent for Svc<S> {
 
     fn stop(p: Option<&S::Params>, ctx: &Ctx) -> Result<(), OcfError> {
         let state = StateFile::for_ctx(ctx);
-        let (rec, g) = match state.load()? {
+        let (rec, g) = match load_or_warn(&state) {
             Some(rec) => {
                 let Some(g) = Group::read_from(&rec) else {
                     // A record without a process: start failed before it launched.
-                    state.remove()?;
+                    forget(&state);
                     return Ok(());
                 };
                 (rec, g)
             }
-            None => {
-                let lenient = p
-                    .cloned()
-                    .or_else(|| ocf::params::lenient::<S::Params>(&ctx.env));
-                match lenient.and_then(|p| foreign::<S>(&p, ctx)) {
-                    Some(found) => {
-                        tracing::warn!(
-                            "stopping pid {} found through the pidfile (no rustha record)",
-                            found.1.leader.pid
-                        );
-                        found
-                    }
-                    None => return Ok(()),
+            None => match foreign::<S>(p, ctx) {
+                Some(found) => {
+                    tracing::warn!(
+                        "stopping pid {} found through the pidfile (no rustha record)",
+                        found.1.leader.pid
+                    );
+                    found
                 }
-            }
+                None => return Ok(()),
+            },
         };
         let members = g.members();
         let main = main_pid(&rec, &members);
+        let stopped = stopped_pids(&g, &members);
         group::stop(&g, main, S::STOP, &ctx.deadline)?;
-        clean_leftovers(&rec, &state, &ctx.deadline);
-        state.remove()?;
+        clean_leftovers(&rec, &state, &ctx.deadline, &stopped);
+        forget(&state);
         tracing::info!("{} stopped", S::INFO.name);
         Ok(())
     }
 
     fn monitor(p: Option<&S::Params>, ctx: &Ctx) -> Result<Status, OcfError> {
         let state = StateFile::for_ctx(ctx);
-        let Some(rec) = state.load()? else {
-            if let Some((_, g)) = p.and_then(|p| foreign::<S>(p, ctx)) {
+        let Some(rec) = load_or_warn(&state) else {
+            if let Some((_, g)) = foreign::<S>(p, ctx) {
                 tracing::warn!(
                     "{} runs (pid {} from its pidfile) but was not started by rustha",
                     S::INFO.name,
@@ -434,22 +599,10 @@ impl<S: Service> Agent for Svc<S> {
             return Ok(Status::NotRunning);
         }
         if ctx.check_level() >= 10 {
-            let port: Option<u16> = rec.parsed(key::PORT);
-            let addr = listening(&g, port);
-            if let (Some(port), None) = (port, addr) {
-                return Err(OcfError::generic(format!(
-                    "{} runs (pid {}) but nothing of it listens on port {port}",
-                    S::INFO.name,
-                    g.leader.pid
-                )));
-            }
-            S::ping(&rec, addr, &ctx.deadline).map_err(OcfError::generic)?;
-            if ctx.check_level() >= 20 {
-                let p = p.ok_or_else(|| {
-                    OcfError::generic("the parameters do not parse; no depth-20 check is possible")
-                })?;
-                S::content(p, &rec, addr, ctx)?;
-            }
+            // The server runs: a deeper check that fails is a failure (1), whatever its
+            // cause, never "not running" (7) or "not installed" (5) that a probe would
+            // pass through.
+            deep_checks::<S>(p, &rec, &g, ctx).map_err(|e| OcfError::generic(e.reason))?;
         }
         Ok(Status::Success)
     }
@@ -480,11 +633,38 @@ impl<S: Service> Agent for Svc<S> {
         tracing::info!("sending {} to pid {main}", sig.as_str());
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(main), sig)
             .map_err(|e| OcfError::generic(format!("cannot signal pid {main}: {e}")))?;
-        plan.set(key::BIN, bin.display());
+        plan.set(key::BIN, bin.display())
+            .set(key::PARAMS, fingerprint::<S>(ctx));
         g.write_to(&mut plan);
         state.save(&plan)?;
         wait_ready::<S>(&plan, &g, None, &state, &ctx.deadline)
     }
+}
+
+/// Depth 10 (a real request) and 20 (the content check) of a running server.
+fn deep_checks<S: Service>(
+    p: Option<&S::Params>,
+    rec: &Record,
+    g: &Group,
+    ctx: &Ctx,
+) -> Result<(), OcfError> {
+    let port: Option<u16> = rec.parsed(key::PORT);
+    let addr = listening(g, port);
+    if let (Some(port), None) = (port, addr) {
+        return Err(OcfError::generic(format!(
+            "{} runs (pid {}) but nothing of it listens on port {port}",
+            S::INFO.name,
+            g.leader.pid
+        )));
+    }
+    S::ping(rec, addr, &ctx.deadline).map_err(OcfError::generic)?;
+    if ctx.check_level() >= 20 {
+        let p = p.ok_or_else(|| {
+            OcfError::generic("the parameters do not parse; no depth-20 check is possible")
+        })?;
+        S::content(p, rec, addr, ctx)?;
+    }
+    Ok(())
 }
 
 /// Check an HTTP answer: 2xx, and the body matches `regex` when given.
@@ -688,4 +868,39 @@ pub fn run_tool(
     let out = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
     let err = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
     Ok((status, out, err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_stopped_servers_pidfile_is_its_own() {
+        let dir = std::env::temp_dir().join(format!("rustha-own-pid-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pf = dir.join("x.pid");
+        // A pid that ran and is gone.
+        let mut c = std::process::Command::new("/bin/true").spawn().unwrap();
+        let dead = c.id() as i32;
+        c.wait().unwrap();
+        std::fs::write(&pf, format!("{dead}\n")).unwrap();
+        assert_eq!(own_pidfile(&pf, &[dead], 0), Ok(()));
+        assert!(own_pidfile(&pf, &[dead + 1], 0).is_err(), "another pid");
+        let me = std::process::id() as i32;
+        std::fs::write(&pf, format!("{me}\n")).unwrap();
+        assert!(own_pidfile(&pf, &[me], 0).is_err(), "a live process");
+        std::fs::write(&pf, "").unwrap();
+        let uid = nix::unistd::geteuid().as_raw();
+        assert_eq!(own_pidfile(&pf, &[], uid), Ok(()), "empty, the server's");
+        assert!(own_pidfile(&pf, &[], uid + 1).is_err(), "empty, another's");
+        std::fs::write(&pf, "[mysqld]\nuser=mysql\n").unwrap();
+        assert!(own_pidfile(&pf, &[dead], 0).is_err(), "not a pidfile");
+        assert!(own_pidfile(&dir, &[dead], 0).is_err(), "a directory");
+        let link = dir.join("link.pid");
+        std::fs::write(&pf, format!("{dead}\n")).unwrap();
+        std::os::unix::fs::symlink(&pf, &link).unwrap();
+        assert!(own_pidfile(&link, &[dead], 0).is_err(), "a link");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

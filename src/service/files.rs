@@ -1,0 +1,290 @@
+//! The files a server makes or writes (pidfile, unix socket, error log), checked before a
+//! start and before anything is removed after a stop: a path that names something else
+//! (a device such as /dev/null, a directory, another program's file) is refused at
+//! validate/start and never deleted.
+
+use ocf::OcfError;
+use std::fs::Metadata;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+/// What a path is, for a reason.
+pub fn kind(m: &Metadata) -> &'static str {
+    let t = m.file_type();
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The most bytes a pidfile holds (a pid, a newline).
+const PIDFILE_MAX: u64 = 32;
+
+/// What an existing pidfile holds: `Some(None)` empty, `Some(Some(pid))` a pid, `None`
+/// anything else (not a pidfile).
+pub fn pidfile_content(path: &Path) -> Option<Option<i32>> {
+    use std::io::Read;
+    // At most one byte more than a pidfile holds: a large file is not read whole, and a
+    // FIFO or device is not opened at all.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.file_type().is_file() {
+        return None;
+    }
+    let mut text = Vec::new();
+    f.take(PIDFILE_MAX + 1).read_to_end(&mut text).ok()?;
+    if text.len() as u64 > PIDFILE_MAX {
+        return None;
+    }
+    let text = std::str::from_utf8(&text).ok()?.trim();
+    if text.is_empty() {
+        return Some(None);
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|&p: &i32| p > 0).map(Some)
+}
+
+/// The uid that owns `path` (not following a final symbolic link).
+pub fn owner(path: &Path) -> Option<u32> {
+    std::fs::symlink_metadata(path).ok().map(|m| m.uid())
+}
+
+/// A pidfile the server is to write: absent, or a regular file (not a link) holding a
+/// pid or nothing, and (`owner`) belonging to the user the server writes it as. `what`
+/// names it in the reason (`parameter pid`, `the pidfile of the configuration`).
+pub fn check_pidfile(what: &str, path: &Path, owner: Option<(u32, &str)>) -> Result<(), OcfError> {
+    let m = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(OcfError::configured(format!(
+                "{what}: {} is unusable: {e}",
+                path.display()
+            )))
+        }
+    };
+    if !m.file_type().is_file() {
+        return Err(OcfError::configured(format!(
+            "{what}: {} exists and is {}, not a pidfile",
+            path.display(),
+            kind(&m)
+        )));
+    }
+    if pidfile_content(path).is_none() {
+        return Err(OcfError::configured(format!(
+            "{what}: {} exists and holds something else than a pid ({} bytes); not a pidfile",
+            path.display(),
+            m.len()
+        )));
+    }
+    check_owner(what, path, &m, owner)
+}
+
+fn check_owner(
+    what: &str,
+    path: &Path,
+    m: &Metadata,
+    owner: Option<(u32, &str)>,
+) -> Result<(), OcfError> {
+    match owner {
+        Some((uid, user)) if m.uid() != uid => Err(OcfError::perm(format!(
+            "{what}: {} belongs to uid {}, not to {user} (uid {uid}) that the server runs as",
+            path.display(),
+            m.uid()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A unix socket the server is to create: absent, or a socket (a stale one is replaced).
+pub fn check_socket(what: &str, path: &Path) -> Result<(), OcfError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => Ok(()),
+        Ok(m) => Err(OcfError::configured(format!(
+            "{what}: {} exists and is {}, not a socket",
+            path.display(),
+            kind(&m)
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(OcfError::configured(format!(
+            "{what}: {} is unusable: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// A log the server appends to: absent, or a regular file (a link to one is followed)
+/// belonging to the server's user (`owner`).
+pub fn check_log(what: &str, path: &Path, owner: Option<(u32, &str)>) -> Result<(), OcfError> {
+    let m = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A dangling link: creating the log would create its target somewhere else.
+            if let Ok(l) = std::fs::symlink_metadata(path) {
+                return Err(OcfError::configured(format!(
+                    "{what}: {} is {} to nothing",
+                    path.display(),
+                    kind(&l)
+                )));
+            }
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(OcfError::configured(format!(
+                "{what}: {} is unusable: {e}",
+                path.display()
+            )))
+        }
+    };
+    if !m.file_type().is_file() {
+        return Err(OcfError::configured(format!(
+            "{what}: {} exists and is {}, not a log file",
+            path.display(),
+            kind(&m)
+        )));
+    }
+    check_owner(what, path, &m, owner)
+}
+
+/// A user, as the server runs: uid, primary gid, supplementary groups.
+#[derive(Clone, Debug)]
+pub struct RunAs {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+}
+
+impl RunAs {
+    pub fn lookup(name: &str) -> Option<RunAs> {
+        let u = nix::unistd::User::from_name(name).ok().flatten()?;
+        let cname = std::ffi::CString::new(name).ok()?;
+        let groups = nix::unistd::getgrouplist(&cname, u.gid)
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_else(|_| vec![u.gid.as_raw()]);
+        Some(RunAs {
+            name: name.to_string(),
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+            groups,
+        })
+    }
+
+    /// Can this user create files in directory `dir` (write + search, every parent
+    /// searchable)? Asked of the kernel itself: a child process takes the user's ids and
+    /// calls access(2), so modes, ACLs and read-only mounts all count.
+    pub fn can_write_dir(&self, dir: &Path) -> bool {
+        if self.uid == 0 {
+            // root may still be refused by a read-only mount: ask too, as root.
+            return nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok();
+        }
+        let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+            return false;
+        };
+        let groups: Vec<libc::gid_t> = self.groups.clone();
+        // SAFETY: between fork and _exit the child makes only raw system calls (no
+        // allocation, no locks); every argument was prepared before the fork.
+        unsafe {
+            let pid = libc::fork();
+            if pid < 0 {
+                return false;
+            }
+            if pid == 0 {
+                let ok = libc::setgroups(groups.len(), groups.as_ptr()) == 0
+                    && libc::setgid(self.gid) == 0
+                    && libc::setuid(self.uid) == 0
+                    && libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) == 0;
+                libc::_exit(if ok { 0 } else { 1 });
+            }
+            let mut status = 0;
+            loop {
+                let r = libc::waitpid(pid, &mut status, 0);
+                if r == pid {
+                    break;
+                }
+                if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    return false;
+                }
+            }
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pidfiles_devices_and_owners() {
+        let dir = std::env::temp_dir().join(format!("rustha-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pf = dir.join("x.pid");
+        assert!(check_pidfile("p", &pf, None).is_ok(), "absent is fine");
+        std::fs::write(&pf, "1234\n").unwrap();
+        assert_eq!(pidfile_content(&pf), Some(Some(1234)));
+        assert!(check_pidfile("p", &pf, Some((0, "root"))).is_ok());
+        let e = check_pidfile("p", &pf, Some((4242, "someone"))).unwrap_err();
+        assert_eq!(e.kind, ocf::ErrorKind::Perm, "{e:?}");
+        std::fs::write(&pf, "").unwrap();
+        assert_eq!(pidfile_content(&pf), Some(None));
+        std::fs::write(&pf, "[mysqld]\nuser=mysql\n").unwrap();
+        let e = check_pidfile("p", &pf, None).unwrap_err();
+        assert_eq!(e.kind, ocf::ErrorKind::Configured, "{e:?}");
+        let e = check_pidfile("p", &dir, None).unwrap_err();
+        assert!(e.reason.contains("is a directory"), "{e:?}");
+        let e = check_log("l", &dir, None).unwrap_err();
+        assert!(e.reason.contains("is a directory"), "{e:?}");
+        // A FIFO is neither opened for long nor taken for a pidfile; a big file is not read whole.
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert_eq!(pidfile_content(&fifo), None);
+        assert!(check_pidfile("p", &fifo, None)
+            .unwrap_err()
+            .reason
+            .contains("is a FIFO"));
+        let big = dir.join("big");
+        std::fs::write(&big, "1".repeat(1 << 20)).unwrap();
+        assert_eq!(pidfile_content(&big), None);
+        let e = check_socket("s", &pf).unwrap_err();
+        assert!(e.reason.contains("not a socket"), "{e:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn write_access_asked_as_the_user() {
+        let dir = std::env::temp_dir().join(format!("rustha-files-w-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        if let Some(nobody) = RunAs::lookup("nobody") {
+            if nix::unistd::geteuid().is_root() {
+                assert!(!nobody.can_write_dir(&dir), "root's 0755 directory");
+                std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+                    .unwrap();
+                assert!(nobody.can_write_dir(&dir));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
