@@ -860,3 +860,52 @@ fn two_starts_of_one_instance_at_once_both_succeed_and_keep_the_address() {
         assert!(!t.lab.has("vip0", "192.0.2.37"), "round {round}");
     }
 }
+
+fn sender_pid(rec: &str) -> i32 {
+    rec.lines()
+        .find_map(|l| l.strip_prefix("pid="))
+        .expect("sender recorded")
+        .parse()
+        .unwrap()
+}
+
+fn ends_soon(pid: i32) -> bool {
+    let t0 = Instant::now();
+    while alive(pid) && t0.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    !alive(pid)
+}
+
+#[test]
+fn a_stop_without_record_ends_only_the_announcer_of_its_own_node() {
+    // Two nodes of one host: one PID namespace, a network namespace each.
+    let a = T::new("annA");
+    let b = T::new("annB");
+    let env = a.env("ann", "192.0.2.38").param("arp_count", "100");
+    a.ok(&env, "start");
+    let pid = sender_pid(&a.record("ann").unwrap());
+    assert!(alive(pid));
+    // The same resource, stopped on the other node, where it has no record.
+    let r = b.run(&b.env("ann", "192.0.2.38"), "stop");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A silenced process is stopped ('T') before it is killed, and an exiting one has
+    // no command line any more: both show at once when stop returns.
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| st.rsplit_once(") ").map(|(_, rest)| rest.chars().next()));
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(
+        matches!(state, Some(Some('R' | 'S' | 'D'))) && !cmdline.is_empty(),
+        "the other node's stop left this node's announcer alone: state {state:?}"
+    );
+    assert!(a.lab.has("vip0", "192.0.2.38"));
+    // Here, with the record lost, stop finds and ends it.
+    std::fs::remove_file(a.state.path().join("IPaddr2").join("ann")).unwrap();
+    a.ok(&env, "stop");
+    assert!(
+        ends_soon(pid),
+        "stop ended the announcer found by its marker"
+    );
+    assert!(!a.lab.has("vip0", "192.0.2.38"));
+}

@@ -187,6 +187,13 @@ fn enter_netns(name: Option<&str>) -> Result<(), OcfError> {
         .map_err(|e| OcfError::not_installed(format!("cannot enter network namespace {name}: {e}")))
 }
 
+/// The network namespace a process is in (device and inode of `/proc/<pid>/ns/net`).
+fn netns_id(pid: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(format!("/proc/{pid}/ns/net")).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
 /// The decision start takes and records.
 #[derive(Clone, Debug)]
 struct Plan {
@@ -1078,8 +1085,13 @@ impl Agent for IpAddr2 {
                     }
                 }
             }
-            // An announcer of ours may still run.
-            for id in daemon::find_running(&Spawn::helper(marker(&ctx.instance), vec![])) {
+            // An announcer of ours may still run: in this network namespace only (nodes
+            // of one host may share a PID namespace, each with its own netns).
+            let here = netns_id("self");
+            for id in daemon::find_running(&Spawn::helper(marker(&ctx.instance), vec![]))
+                .into_iter()
+                .filter(|id| here.is_some() && netns_id(&id.pid.to_string()) == here)
+            {
                 if let Err(e) = daemon::silence(&id, d) {
                     tracing::warn!("announcer pid {}: {e}", id.pid);
                 }
