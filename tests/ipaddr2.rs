@@ -733,6 +733,8 @@ fn the_nodes_own_address_is_refused_by_start_and_survives_stop() {
         .node_ip(&["addr", "add", "192.0.2.9/24", "dev", "vip0"]);
     for (inst, ip) in [("own1", "192.0.2.1"), ("own9", "192.0.2.9")] {
         let env = t.env(inst, ip);
+        let r = t.run(&env, "validate-all");
+        assert_eq!(r.code, 2, "{ip}: validate-all tells first: {}", r.stderr);
         assert_eq!(t.run(&env, "monitor").code, 7, "{ip}: probe: not ours");
         let r = t.run(&env, "start");
         assert_eq!(r.code, 2, "{ip}: start: {}", r.stderr);

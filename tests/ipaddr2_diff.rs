@@ -36,8 +36,8 @@ const WHY_PREFIX: &str = "the address is already configured with another prefix:
 const WHY_OWN: &str =
     "the node already had the address (its own, not added by rustha): upstream's \
     start says 0 and its stop removes it, so the node loses its own address; ours tells it from \
-    a VIP by rustha's mark (address protocol 82): probe and monitor 7, start 2 (not on this \
-    node), stop leaves it";
+    a VIP by rustha's mark (address protocol 82): probe and monitor 7, validate-all and start 2 \
+    (not on this node), stop leaves it";
 const WHY_UNICAST: &str = "not a unicast address a host can hold (broadcast, multicast, \
     unspecified, loopback ::1): a configuration error everywhere, so 6 at validate; upstream \
     says 1 (\"Unable to find nic or netmask\")";
@@ -259,8 +259,13 @@ fn cases() -> Vec<Case> {
             name: "the node's own address (the lab's 192.0.2.1)",
             params: &[("ip", "192.0.2.1")],
             setup: &[],
-            steps: &["probe", "start", "monitor", "stop", "probe"],
-            differs: &[(0, 7, 0, WHY_OWN), (1, 2, 0, WHY_OWN), (2, 7, 0, WHY_OWN)],
+            steps: &["validate-all", "probe", "start", "monitor", "stop", "probe"],
+            differs: &[
+                (0, 2, 0, WHY_OWN),
+                (1, 7, 0, WHY_OWN),
+                (2, 2, 0, WHY_OWN),
+                (3, 7, 0, WHY_OWN),
+            ],
             state_why: WHY_OWN,
         },
         Case {

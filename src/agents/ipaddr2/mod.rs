@@ -564,6 +564,43 @@ fn save(ctx: &Ctx, h: &Held) -> Result<Record, OcfError> {
     Ok(r)
 }
 
+/// The address `plan` wants, when it is already on the chosen interface and ours (with
+/// this instance's record of it, if any). Without rustha's mark (and not recorded by this
+/// instance on a kernel that cannot keep the mark) it is the node's own address: 2, a
+/// problem of this node (another node may not have it).
+fn already_there<'a>(
+    ctx: &Ctx,
+    plan: &Plan,
+    here: &'a [Addr],
+) -> Result<Option<(&'a Addr, Option<Held>)>, OcfError> {
+    let (ip, link) = (plan.ip, &plan.link);
+    let Some(a) = find_addr(here, link.index, ip) else {
+        return Ok(None);
+    };
+    let prev = StateFile::for_ctx(ctx)
+        .load()
+        .ok()
+        .flatten()
+        .as_ref()
+        .and_then(Held::from_record)
+        .filter(|h| h.ip == ip && h.ifname == link.name && h.prefix == a.prefix);
+    if !(is_ours(a) || prev.as_ref().is_some_and(|h| h.owns(a))) {
+        return Err(OcfError::local_config(format!(
+            "{ip}/{} is already on {} and was not added by rustha (it lacks rustha's mark, \
+             address protocol {MARK}): it is this node's own address, which a stop would take \
+             away; remove it from the node's network configuration or manage another address",
+            a.prefix, link.name
+        )));
+    }
+    if a.prefix != plan.prefix {
+        return Err(OcfError::generic(format!(
+            "{ip} is already on {} with prefix /{}, not /{}",
+            link.name, a.prefix, plan.prefix
+        )));
+    }
+    Ok(Some((a, prev)))
+}
+
 /// Without a record: this resource's address found by identity, the address itself (on
 /// `nic` when given) carrying rustha's mark. An address without the mark is not ours.
 fn find_marked(
@@ -841,6 +878,8 @@ impl Agent for IpAddr2 {
             enter_netns(p.network_namespace.as_deref())?;
             let nl = Netlink::open()?;
             let plan = resolve(p, ctx, &nl)?;
+            // The node's own address is refused here already (crm_resource --validate).
+            already_there(ctx, &plan, &nl.addrs(&ctx.deadline, plan.ip.is_ipv6())?)?;
             VALIDATED.with(|v| *v.borrow_mut() = Some((nl, plan)));
         }
         Ok(())
@@ -860,28 +899,7 @@ impl Agent for IpAddr2 {
         let (ip, v6) = (plan.ip, plan.ip.is_ipv6());
         let link = &plan.link;
         let here = nl.addrs(d, v6)?;
-        if let Some(a) = find_addr(&here, link.index, ip) {
-            // This instance's record of this very address: a start that ran before.
-            let prev = StateFile::for_ctx(ctx)
-                .load()?
-                .as_ref()
-                .and_then(Held::from_record)
-                .filter(|h| h.ip == ip && h.ifname == link.name && h.prefix == a.prefix);
-            if !(is_ours(a) || prev.as_ref().is_some_and(|h| h.owns(a))) {
-                return Err(OcfError::local_config(format!(
-                    "{ip}/{} is already on {} and was not added by rustha (it lacks rustha's \
-                     mark, address protocol {MARK}): it is this node's own address, which a \
-                     stop would take away; remove it from the node's network configuration \
-                     or manage another address",
-                    a.prefix, link.name
-                )));
-            }
-            if a.prefix != plan.prefix {
-                return Err(OcfError::generic(format!(
-                    "{ip} is already on {} with prefix /{}, not /{}",
-                    link.name, a.prefix, plan.prefix
-                )));
-            }
+        if let Some((a, prev)) = already_there(ctx, &plan, &here)? {
             tracing::info!(
                 "{ip}/{} is already on {} (added by rustha)",
                 a.prefix,
