@@ -911,3 +911,35 @@ fn a_stop_without_record_ends_only_the_announcer_of_its_own_node() {
     );
     assert!(!a.lab.has("vip0", "192.0.2.38"));
 }
+
+#[test]
+fn a_start_with_other_parameters_does_not_orphan_the_address_this_resource_holds() {
+    // An admin's force-start with another ip under the same resource name.
+    let t = T::new("other");
+    let first = t.env("other", "192.0.2.40").param("arp_count", "1");
+    let second = t.env("other", "192.0.2.41").param("arp_count", "1");
+    t.ok(&first, "start");
+    let r = t.run(&second, "start");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.reason().unwrap().contains("already holds 192.0.2.40/24"),
+        "{}",
+        r.stderr
+    );
+    assert!(!t.lab.has("vip0", "192.0.2.41"));
+    assert!(t.lab.has("vip0", "192.0.2.40"));
+    t.ok(&second, "stop");
+    assert!(
+        !t.lab.has("vip0", "192.0.2.40") && !t.lab.has("vip0", "192.0.2.41"),
+        "nothing left after a stop that returned 0: {:?}",
+        t.lab.addrs("vip0")
+    );
+    // A record whose address is gone (stale) does not stand in the way.
+    t.ok(&first, "start");
+    t.lab
+        .node_ip(&["addr", "del", "192.0.2.40/24", "dev", "vip0"]);
+    t.ok(&second, "start");
+    assert!(t.lab.has("vip0", "192.0.2.41"));
+    t.ok(&second, "stop");
+    assert!(!t.lab.has("vip0", "192.0.2.41"));
+}

@@ -564,6 +564,15 @@ fn save(ctx: &Ctx, h: &Held) -> Result<Record, OcfError> {
     Ok(r)
 }
 
+/// Whether the recorded address is on its interface, and ours (in the current netns).
+fn holds(nl: &Netlink, d: &Deadline, h: &Held) -> Result<bool, OcfError> {
+    let Some(link) = nl.link_by_name(d, &h.ifname)? else {
+        return Ok(false);
+    };
+    Ok(find_addr(&nl.addrs(d, h.ip.is_ipv6())?, link.index, h.ip)
+        .is_some_and(|a| a.prefix == h.prefix && h.owns(a)))
+}
+
 /// The address `plan` wants, when it is already on the chosen interface and ours (with
 /// this instance's record of it, if any). Without rustha's mark (and not recorded by this
 /// instance on a kernel that cannot keep the mark) it is the node's own address: 2, a
@@ -912,6 +921,28 @@ impl Agent for IpAddr2 {
             let mut h = Held::planned(p, &plan);
             h.marked = Some(is_ours(a));
             return save(ctx, &h).map(drop);
+        }
+        // This instance's record of another address (a start with other parameters, e.g.
+        // by hand): while that one is held, this start would orphan it (stop acts on the
+        // record, which this start overwrites).
+        let prev = StateFile::for_ctx(ctx).load().ok().flatten();
+        if let Some(h) = prev.as_ref().and_then(Held::from_record) {
+            let other_netns = h.netns != p.network_namespace;
+            if other_netns || holds(&nl, d, &h)? {
+                return Err(OcfError::generic(format!(
+                    "this resource already holds {}/{} on {}{} (started with other \
+                     parameters); stop it before starting it with {ip}/{} on {}",
+                    h.ip,
+                    h.prefix,
+                    h.ifname,
+                    h.netns
+                        .as_deref()
+                        .map(|n| format!(" in network namespace {n}"))
+                        .unwrap_or_default(),
+                    plan.prefix,
+                    link.name
+                )));
+            }
         }
         if let Some(a) = here.iter().find(|a| a.ip == ip && a.index != link.index) {
             tracing::warn!("{ip} is also configured on interface index {}", a.index);
