@@ -926,7 +926,11 @@ impl Agent for IpAddr2 {
         // by hand): while that one is held, this start would orphan it (stop acts on the
         // record, which this start overwrites).
         let prev = StateFile::for_ctx(ctx).load().ok().flatten();
-        if let Some(h) = prev.as_ref().and_then(Held::from_record) {
+        let other = prev
+            .as_ref()
+            .and_then(Held::from_record)
+            .filter(|h| (h.ip, h.prefix, &h.ifname) != (ip, plan.prefix, &link.name));
+        if let Some(h) = other {
             let other_netns = h.netns != p.network_namespace;
             if other_netns || holds(&nl, d, &h)? {
                 return Err(OcfError::generic(format!(
