@@ -4,7 +4,9 @@
 //! by the caller's [`Deadline`]; nothing here forks or reads `ip` output.
 
 use futures_util::TryStreamExt;
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage, CacheInfo};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressMessage, AddressProtocol, AddressScope, CacheInfo,
+};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -42,6 +44,8 @@ pub struct Addr {
     pub broadcast: Option<Ipv4Addr>,
     /// IFA_F_* flags (the 32-bit attribute when present, else the header's 8 bits).
     pub flags: u32,
+    /// IFA_PROTO: who added the address (0 = unspecified; Linux >= 6.3 keeps it).
+    pub proto: u8,
 }
 
 impl Addr {
@@ -80,6 +84,16 @@ pub struct NewAddr {
     pub noprefixroute: bool,
     /// Seconds; `None` = forever.
     pub preferred_lft: Option<u32>,
+}
+
+/// The scope `ip address add` gives an address by default: host for IPv4 loopback
+/// (127/8; the kernel refuses 127/8 with scope universe), universe otherwise (the kernel
+/// derives an IPv6 address's scope itself).
+pub fn default_scope(ip: IpAddr) -> AddressScope {
+    match ip {
+        IpAddr::V4(a) if a.is_loopback() => AddressScope::Host,
+        _ => AddressScope::Universe,
+    }
 }
 
 pub struct Netlink {
@@ -239,9 +253,26 @@ impl Netlink {
     }
 
     pub fn add_addr(&self, d: &Deadline, a: &NewAddr) -> Result<(), NlError> {
+        self.add_addr_marked(d, a, None)
+    }
+
+    /// Add `a` with the address protocol `proto` (IFA_PROTO): a mark on the address
+    /// itself of who added it. Linux >= 6.3 keeps it; older kernels ignore the attribute.
+    pub fn add_addr_marked(
+        &self,
+        d: &Deadline,
+        a: &NewAddr,
+        proto: Option<u8>,
+    ) -> Result<(), NlError> {
         let mut req = self.handle.address().add(a.index, a.ip, a.prefix);
         let m = req.message_mut();
-        // The builder sets IFA_ADDRESS and IFA_LOCAL (v4); keep only ours.
+        m.header.scope = default_scope(a.ip);
+        if let Some(p) = proto {
+            m.attributes
+                .push(AddressAttribute::Protocol(AddressProtocol::from(p)));
+        }
+        // The builder sets IFA_ADDRESS, IFA_LOCAL and IFA_BROADCAST (v4); a broadcast
+        // pushed below comes later, and the kernel takes the last one.
         if let Some(b) = a.broadcast {
             m.attributes.push(AddressAttribute::Broadcast(b));
         }
@@ -353,6 +384,7 @@ fn addr_of(m: AddressMessage) -> Option<Addr> {
         label: None,
         broadcast: None,
         flags: u32::from(m.header.flags.bits()),
+        proto: 0,
     };
     for at in m.attributes {
         match at {
@@ -361,6 +393,7 @@ fn addr_of(m: AddressMessage) -> Option<Addr> {
             AddressAttribute::Label(l) => a.label = Some(l),
             AddressAttribute::Broadcast(b) => a.broadcast = Some(b),
             AddressAttribute::Flags(f) => a.flags = f.bits(),
+            AddressAttribute::Protocol(p) => a.proto = u8::from(p),
             _ => {}
         }
     }

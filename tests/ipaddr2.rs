@@ -589,3 +589,357 @@ fn proto_restricts_the_routes_considered() {
         .param("proto", "no-such-proto");
     assert_eq!(t.run(&bad, "validate-all").code, 6);
 }
+
+/// `ip -o addr show dev <dev>` lines holding `ip/`.
+fn lines_with(t: &T, dev: &str, ip: &str) -> Vec<String> {
+    t.lab
+        .node_ip(&["-o", "addr", "show", "dev", dev])
+        .lines()
+        .filter(|l| l.contains(&format!(" {ip}/")))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn loopback_vip_without_nic_gets_scope_host_as_iproute2_gives_it() {
+    // Upstream's ocft case "Attachment to loopback interface": lo has 127.0.0.1/8.
+    let t = T::new("lo");
+    let env = t.env("lo", "127.0.0.3");
+    assert_eq!(t.run(&env, "monitor").code, 7, "probe before start");
+    let r = t.run(&env, "start");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let l = lines_with(&t, "lo", "127.0.0.3");
+    assert!(
+        l.len() == 1 && l[0].contains("127.0.0.3/8") && l[0].contains("scope host"),
+        "{l:?}"
+    );
+    t.ok(&env, "monitor");
+    t.ok(&env.clone().interval(10000), "monitor");
+    t.ok(&env, "start");
+    t.ok(&env, "stop");
+    assert!(lines_with(&t, "lo", "127.0.0.3").is_empty());
+    assert!(t.lab.has("lo", "127.0.0.1"), "lo's own address stays");
+    assert_eq!(t.run(&env, "monitor").code, 7);
+}
+
+#[test]
+fn unusable_addresses_protocols_and_labels_are_refused_at_validate_with_6() {
+    let t = T::new("bad");
+    let before = (t.lab.addrs("vip0"), t.lab.addrs("lo"));
+    // (parameters, what the exit reason says)
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("ip", "0.0.0.0")], "not a usable unicast address"),
+        (&[("ip", "0.1.2.3")], "not a usable unicast address"),
+        (&[("ip", "255.255.255.255")], "not a usable unicast address"),
+        (&[("ip", "224.0.0.5")], "not a usable unicast address"),
+        (&[("ip", "239.255.1.2")], "not a usable unicast address"),
+        (&[("ip", "::")], "not a usable unicast address"),
+        (&[("ip", "::1")], "not a usable unicast address"),
+        (&[("ip", "ff02::1")], "not a usable unicast address"),
+        (&[("ip", "ff05::1:3")], "not a usable unicast address"),
+        (
+            &[("ip", "::ffff:192.0.2.9")],
+            "not a usable unicast address",
+        ),
+        (
+            &[("ip", "224.1.1.1"), ("nic", "vip0"), ("cidr_netmask", "24")],
+            "not a usable unicast address",
+        ),
+        (&[("ip", "192.0.2.9"), ("proto", "0")], "RTPROT_UNSPEC"),
+        (
+            &[("ip", "192.0.2.9"), ("proto", "256")],
+            "not a route protocol",
+        ),
+        (
+            &[("ip", "192.0.2.9"), ("nic", "vip0"), ("iflabel", "a b")],
+            "printable ASCII",
+        ),
+        (
+            &[
+                ("ip", "192.0.2.9"),
+                ("nic", "vip0"),
+                ("iflabel", "w\u{e9}b"),
+            ],
+            "printable ASCII",
+        ),
+        (
+            &[("ip", "192.0.2.9"), ("nic", "vip0:a b")],
+            "printable ASCII",
+        ),
+        (
+            &[("ip", "192.0.2.9"), ("iflabel", "abcdefghijklmn")],
+            "15 characters",
+        ),
+        (
+            &[
+                ("ip", "192.0.2.9"),
+                ("nic", "vip0"),
+                ("iflabel", "abcdefghijk"),
+            ],
+            "15 characters",
+        ),
+        // Control characters: refused whichever check sees them first (the parameter
+        // parser, or the label check); a label the kernel would store with a TAB or
+        // CR/LF makes every later monitor fail.
+        (
+            &[("ip", "192.0.2.9"), ("nic", "vip0"), ("iflabel", "\t\n")],
+            "",
+        ),
+        (
+            &[("ip", "192.0.2.9"), ("nic", "vip0"), ("iflabel", "web\r")],
+            "",
+        ),
+        (
+            &[("ip", "192.0.2.9"), ("nic", "vip0"), ("iflabel", "web\n")],
+            "",
+        ),
+    ];
+    for (i, (params, why)) in cases.iter().enumerate() {
+        let mut env = Env::pacemaker(&format!("bad{i}"), t.state.path());
+        for (k, v) in *params {
+            env = env.param(k, v);
+        }
+        for action in ["validate-all", "start"] {
+            let r = t.run(&env, action);
+            assert_eq!(r.code, 6, "{params:?} {action}: {}", r.stderr);
+            let reason = r.reason().unwrap_or_default();
+            assert!(reason.contains(why), "{params:?} {action}: {reason}");
+        }
+        assert_eq!(t.run(&env, "monitor").code, 7, "{params:?} probe");
+        let r = t.run(&env, "stop");
+        assert_eq!(r.code, 0, "{params:?} stop: {}", r.stderr);
+    }
+    assert_eq!(
+        (t.lab.addrs("vip0"), t.lab.addrs("lo")),
+        before,
+        "nothing was added"
+    );
+    // The longest label that fits is accepted and kept as given.
+    let ok = t
+        .env("okl", "192.0.2.9")
+        .param("nic", "vip0")
+        .param("iflabel", "abcdefghij");
+    t.ok(&ok, "start");
+    assert!(lines_with(&t, "vip0", "192.0.2.9")[0].contains("vip0:abcdefghij"));
+    t.ok(&ok.clone().interval(10000), "monitor");
+    t.ok(&ok, "stop");
+}
+
+#[test]
+fn the_nodes_own_address_is_refused_by_start_and_survives_stop() {
+    let t = T::new("own");
+    // The lab's own 192.0.2.1/24, and one more the admin added by hand.
+    t.lab
+        .node_ip(&["addr", "add", "192.0.2.9/24", "dev", "vip0"]);
+    for (inst, ip) in [("own1", "192.0.2.1"), ("own9", "192.0.2.9")] {
+        let env = t.env(inst, ip);
+        let r = t.run(&env, "validate-all");
+        assert_eq!(r.code, 2, "{ip}: validate-all tells first: {}", r.stderr);
+        assert_eq!(t.run(&env, "monitor").code, 7, "{ip}: probe: not ours");
+        let r = t.run(&env, "start");
+        assert_eq!(r.code, 2, "{ip}: start: {}", r.stderr);
+        assert!(
+            r.reason().unwrap().contains("not added by rustha"),
+            "{}",
+            r.stderr
+        );
+        assert!(t.record(inst).is_none(), "no record of a refused start");
+        assert_eq!(t.run(&env.clone().interval(10000), "monitor").code, 7);
+        t.ok(&env, "stop");
+        assert!(t.lab.has("vip0", ip), "{ip} survives stop");
+    }
+    // Also with a record that points at it: an address replaced by hand (it lost our
+    // mark) is not removed by stop, and monitor no longer calls it ours.
+    let env = t.env("repl", "192.0.2.33");
+    t.ok(&env, "start");
+    t.lab
+        .node_ip(&["addr", "del", "192.0.2.33/24", "dev", "vip0"]);
+    t.lab
+        .node_ip(&["addr", "add", "192.0.2.33/24", "dev", "vip0"]);
+    assert_eq!(t.run(&env.clone().interval(10000), "monitor").code, 7);
+    t.ok(&env, "stop");
+    assert!(t.lab.has("vip0", "192.0.2.33"), "the admin's address stays");
+    assert!(t.record("repl").is_none());
+}
+
+#[test]
+fn our_vip_whose_record_was_lost_is_still_found_by_probe_start_and_stop() {
+    let t = T::new("lost");
+    let rec = t.state.path().join("IPaddr2").join("lost");
+    let env = t.env("lost", "192.0.2.34").param("arp_count", "100");
+    t.ok(&env, "start");
+    std::fs::remove_file(&rec).unwrap();
+    assert_eq!(t.run(&env, "monitor").code, 0, "probe without the record");
+    t.ok(&env.clone().interval(10000), "monitor");
+    // A start again finds its own address (it records it anew).
+    t.ok(&env, "start");
+    assert!(rec.exists());
+    std::fs::remove_file(&rec).unwrap();
+    let r = t.run(&env, "stop");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!t.lab.has("vip0", "192.0.2.34"), "stop removed it");
+    assert_eq!(t.run(&env, "monitor").code, 7);
+    assert!(
+        t.lab.has("vip0", "192.0.2.1"),
+        "the node's own address stays"
+    );
+    // IPv6 too, and on the nic given.
+    let env6 = t.env("lost6", "2001:db8::34").param("nic", "vip0");
+    t.ok(&env6, "start");
+    std::fs::remove_file(t.state.path().join("IPaddr2").join("lost6")).unwrap();
+    assert_eq!(t.run(&env6, "monitor").code, 0);
+    t.ok(&env6, "stop");
+    assert!(!t.lab.has("vip0", "2001:db8::34"));
+    assert!(!t.lab.node_ip(&["addrlabel"]).contains("2001:db8::34/128"));
+}
+
+#[test]
+fn an_unusable_state_directory_still_gives_probe_7_stop_0_and_finds_our_vip_by_its_mark() {
+    let t = T::new("sdir");
+    let plain = t.state.path().join("not-a-dir");
+    std::fs::write(&plain, "").unwrap();
+    let broken = |inst: &str, ip: &str| {
+        Env::pacemaker(inst, &plain)
+            .param("ip", ip)
+            .param("arp_count", "1")
+    };
+    // Nothing of ours: probe 7, stop 0, the node's own address untouched.
+    let e = broken("sd", "192.0.2.35");
+    assert_eq!(t.run(&e, "monitor").code, 7);
+    t.ok(&e, "stop");
+    let own = broken("sdown", "192.0.2.1");
+    assert_eq!(t.run(&own, "monitor").code, 7);
+    t.ok(&own, "stop");
+    assert!(t.lab.has("vip0", "192.0.2.1"));
+    // Start cannot record: it fails and leaves nothing.
+    assert_ne!(t.run(&e, "start").code, 0);
+    assert!(!t.lab.has("vip0", "192.0.2.35"));
+    // Our VIP, started while the directory was usable: found without the record.
+    let good = t.env("sd", "192.0.2.35").param("arp_count", "1");
+    t.ok(&good, "start");
+    assert_eq!(t.run(&e, "monitor").code, 0);
+    t.ok(&e, "stop");
+    assert!(!t.lab.has("vip0", "192.0.2.35"));
+    assert_eq!(t.run(&e, "monitor").code, 7);
+}
+
+#[test]
+fn a_300_character_instance_name_starts_monitors_and_stops() {
+    let t = T::new("long");
+    let inst = "r".repeat(300);
+    let env = t.env(&inst, "192.0.2.36");
+    assert_eq!(t.run(&env, "monitor").code, 7);
+    t.ok(&env, "start");
+    t.ok(&env, "monitor");
+    t.ok(&env.clone().interval(10000), "monitor");
+    t.ok(&env, "stop");
+    assert!(!t.lab.has("vip0", "192.0.2.36"));
+    assert_eq!(t.run(&env, "monitor").code, 7);
+}
+
+#[test]
+fn two_starts_of_one_instance_at_once_both_succeed_and_keep_the_address() {
+    // Without the per-instance lock: a start that finds the address added meanwhile by
+    // the other start must not roll it back (it did not add it).
+    let t = T::new("race");
+    for round in 0..8 {
+        let env = t.env("race", "192.0.2.37").param("arp_count", "1");
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| t.run(&env, "start"));
+            let b = s.spawn(|| t.run(&env, "start"));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert_eq!(
+            (a.code, b.code),
+            (0, 0),
+            "round {round}:\n{}\n{}",
+            a.stderr,
+            b.stderr
+        );
+        assert!(t.lab.has("vip0", "192.0.2.37"), "round {round}");
+        t.ok(&env.clone().interval(10000), "monitor");
+        t.ok(&env, "stop");
+        assert!(!t.lab.has("vip0", "192.0.2.37"), "round {round}");
+    }
+}
+
+fn sender_pid(rec: &str) -> i32 {
+    rec.lines()
+        .find_map(|l| l.strip_prefix("pid="))
+        .expect("sender recorded")
+        .parse()
+        .unwrap()
+}
+
+fn ends_soon(pid: i32) -> bool {
+    let t0 = Instant::now();
+    while alive(pid) && t0.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    !alive(pid)
+}
+
+#[test]
+fn a_stop_without_record_ends_only_the_announcer_of_its_own_node() {
+    // Two nodes of one host: one PID namespace, a network namespace each.
+    let a = T::new("annA");
+    let b = T::new("annB");
+    let env = a.env("ann", "192.0.2.38").param("arp_count", "100");
+    a.ok(&env, "start");
+    let pid = sender_pid(&a.record("ann").unwrap());
+    assert!(alive(pid));
+    // The same resource, stopped on the other node, where it has no record.
+    let r = b.run(&b.env("ann", "192.0.2.38"), "stop");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A silenced process is stopped ('T') before it is killed, and an exiting one has
+    // no command line any more: both show at once when stop returns.
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| st.rsplit_once(") ").map(|(_, rest)| rest.chars().next()));
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(
+        matches!(state, Some(Some('R' | 'S' | 'D'))) && !cmdline.is_empty(),
+        "the other node's stop left this node's announcer alone: state {state:?}"
+    );
+    assert!(a.lab.has("vip0", "192.0.2.38"));
+    // Here, with the record lost, stop finds and ends it.
+    std::fs::remove_file(a.state.path().join("IPaddr2").join("ann")).unwrap();
+    a.ok(&env, "stop");
+    assert!(
+        ends_soon(pid),
+        "stop ended the announcer found by its marker"
+    );
+    assert!(!a.lab.has("vip0", "192.0.2.38"));
+}
+
+#[test]
+fn a_start_with_other_parameters_does_not_orphan_the_address_this_resource_holds() {
+    // An admin's force-start with another ip under the same resource name.
+    let t = T::new("other");
+    let first = t.env("other", "192.0.2.40").param("arp_count", "1");
+    let second = t.env("other", "192.0.2.41").param("arp_count", "1");
+    t.ok(&first, "start");
+    let r = t.run(&second, "start");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.reason().unwrap().contains("already holds 192.0.2.40/24"),
+        "{}",
+        r.stderr
+    );
+    assert!(!t.lab.has("vip0", "192.0.2.41"));
+    assert!(t.lab.has("vip0", "192.0.2.40"));
+    t.ok(&second, "stop");
+    assert!(
+        !t.lab.has("vip0", "192.0.2.40") && !t.lab.has("vip0", "192.0.2.41"),
+        "nothing left after a stop that returned 0: {:?}",
+        t.lab.addrs("vip0")
+    );
+    // A record whose address is gone (stale) does not stand in the way.
+    t.ok(&first, "start");
+    t.lab
+        .node_ip(&["addr", "del", "192.0.2.40/24", "dev", "vip0"]);
+    t.ok(&second, "start");
+    assert!(t.lab.has("vip0", "192.0.2.41"));
+    t.ok(&second, "stop");
+    assert!(!t.lab.has("vip0", "192.0.2.41"));
+}

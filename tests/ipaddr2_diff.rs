@@ -32,7 +32,20 @@ const WHY_NIC: &str = "an interface missing on this node is a local problem: 5 m
     try another node, upstream's 6 stops the resource on every node";
 const WHY_PREFIX: &str = "the address is already configured with another prefix: upstream adds a \
     second entry (and its stop removes only that one, leaving the address live after a \
-    failover); ours refuses to start with a clear reason";
+    failover); ours refuses to start (2: the node's own address, not added by rustha)";
+const WHY_OWN: &str =
+    "the node already had the address (its own, not added by rustha): upstream's \
+    start says 0 and its stop removes it, so the node loses its own address; ours tells it from \
+    a VIP by rustha's mark (address protocol 82): probe and monitor 7, validate-all and start 2 \
+    (not on this node), stop leaves it";
+const WHY_UNICAST: &str = "not a unicast address a host can hold (broadcast, multicast, \
+    unspecified, loopback ::1): a configuration error everywhere, so 6 at validate; upstream \
+    says 1 (\"Unable to find nic or netmask\")";
+const WHY_PROTO: &str = "proto=0 (RTPROT_UNSPEC) matches no route: ours 6 at validate; upstream \
+    ignores it and chooses from every route";
+const WHY_LABEL: &str = "a label with a space (or a control character) is refused at validate \
+    (6): the kernel would store it as given, and a label ending in CR/LF made every later monitor \
+    fail; upstream accepts it";
 const WHY_BRD: &str = "no address in the subnet to copy a broadcast from (the link is down): \
     upstream adds the address without any broadcast (ClusterLabs/resource-agents#656), ours \
     computes the subnet's broadcast";
@@ -51,6 +64,7 @@ fn cases() -> Vec<Case> {
         "stop",
         "probe",
     ];
+    let bad: &[&str] = &["validate-all", "start", "probe", "stop"];
     vec![
         Case {
             name: "v4, interface and prefix from the routing table",
@@ -230,7 +244,7 @@ fn cases() -> Vec<Case> {
             ],
             setup: &["addr add 192.0.2.10/25 dev vip0"],
             steps: &["probe", "start", "probe", "stop"],
-            differs: &[(1, 1, 0, WHY_PREFIX), (2, 7, 0, WHY_PREFIX)],
+            differs: &[(1, 2, 0, WHY_PREFIX), (2, 7, 0, WHY_PREFIX)],
             state_why: WHY_PREFIX,
         },
         Case {
@@ -238,8 +252,109 @@ fn cases() -> Vec<Case> {
             params: &[("ip", "192.0.2.10")],
             setup: &["addr add 192.0.2.10/24 brd + dev vip0"],
             steps: &["probe", "start", "monitor", "stop", "probe"],
+            differs: &[(0, 7, 0, WHY_OWN), (1, 2, 0, WHY_OWN), (2, 7, 0, WHY_OWN)],
+            state_why: WHY_OWN,
+        },
+        Case {
+            name: "the node's own address (the lab's 192.0.2.1)",
+            params: &[("ip", "192.0.2.1")],
+            setup: &[],
+            steps: &["validate-all", "probe", "start", "monitor", "stop", "probe"],
+            differs: &[
+                (0, 2, 0, WHY_OWN),
+                (1, 7, 0, WHY_OWN),
+                (2, 2, 0, WHY_OWN),
+                (3, 7, 0, WHY_OWN),
+            ],
+            state_why: WHY_OWN,
+        },
+        Case {
+            name: "loopback 127.0.0.3 without nic (upstream's ocft case)",
+            params: &[("ip", "127.0.0.3")],
+            setup: &[],
+            steps: life,
             differs: &[],
             state_why: "",
+        },
+        Case {
+            name: "ip 0.0.0.0",
+            params: &[("ip", "0.0.0.0")],
+            setup: &[],
+            steps: bad,
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "ip IPv4-mapped IPv6",
+            params: &[("ip", "::ffff:192.0.2.10")],
+            setup: &[],
+            steps: bad,
+            differs: &[],
+            state_why: "",
+        },
+        Case {
+            name: "ip 255.255.255.255",
+            params: &[("ip", "255.255.255.255")],
+            setup: &[],
+            steps: bad,
+            differs: &[(0, 6, 1, WHY_UNICAST), (1, 6, 1, WHY_UNICAST)],
+            state_why: "",
+        },
+        Case {
+            name: "ip multicast 224.0.0.5",
+            params: &[("ip", "224.0.0.5")],
+            setup: &[],
+            steps: bad,
+            differs: &[(0, 6, 1, WHY_UNICAST), (1, 6, 1, WHY_UNICAST)],
+            state_why: "",
+        },
+        Case {
+            name: "ip ::",
+            params: &[("ip", "::")],
+            setup: &[],
+            steps: bad,
+            differs: &[(0, 6, 1, WHY_UNICAST), (1, 6, 1, WHY_UNICAST)],
+            state_why: "",
+        },
+        Case {
+            name: "ip ::1",
+            params: &[("ip", "::1")],
+            setup: &[],
+            steps: bad,
+            differs: &[(0, 6, 1, WHY_UNICAST), (1, 6, 1, WHY_UNICAST)],
+            state_why: "",
+        },
+        Case {
+            name: "ip IPv6 multicast ff02::1:2",
+            params: &[("ip", "ff02::1:2")],
+            setup: &[],
+            steps: bad,
+            differs: &[(0, 6, 1, WHY_UNICAST), (1, 6, 1, WHY_UNICAST)],
+            state_why: "",
+        },
+        Case {
+            name: "proto=0",
+            params: &[("ip", "192.0.2.10"), ("proto", "0")],
+            setup: &[],
+            steps: bad,
+            differs: &[
+                (0, 6, 0, WHY_PROTO),
+                (1, 6, 0, WHY_PROTO),
+                (2, 7, 0, WHY_PROTO),
+            ],
+            state_why: WHY_PROTO,
+        },
+        Case {
+            name: "iflabel with a space",
+            params: &[("ip", "192.0.2.10"), ("nic", "vip0"), ("iflabel", "a b")],
+            setup: &[],
+            steps: bad,
+            differs: &[
+                (0, 6, 0, WHY_LABEL),
+                (1, 6, 0, WHY_LABEL),
+                (2, 7, 0, WHY_LABEL),
+            ],
+            state_why: WHY_LABEL,
         },
         Case {
             name: "address deleted behind the agent's back",
@@ -325,7 +440,27 @@ fn play(side: &Side, case: &Case) -> Vec<(i32, Vec<String>)> {
                     .agent(&side.agent, action, &env_for(side, case, step).0)
                     .code
             };
-            (code, side.lab.addrs("vip0"))
+            (code, without_proto(side.lab.addrs("vip0")))
+        })
+        .collect()
+}
+
+/// iproute2 >= 6.3 shows an address's protocol (`proto 82` on ours); the addresses are
+/// compared without it.
+fn without_proto(lines: Vec<String>) -> Vec<String> {
+    lines
+        .into_iter()
+        .map(|l| {
+            let mut out = vec![];
+            let mut w = l.split_whitespace();
+            while let Some(x) = w.next() {
+                if x == "proto" {
+                    w.next();
+                } else {
+                    out.push(x);
+                }
+            }
+            out.join(" ")
         })
         .collect()
 }

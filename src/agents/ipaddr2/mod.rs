@@ -23,7 +23,10 @@ ocf::params! {
         ip: IpAddr => ParamSpec::new(
             "IPv4 or IPv6 address",
             "The virtual IP address, e.g. 192.168.1.101 or 2001:db8::101. An address with a \
-             colon is IPv6.",
+             colon is IPv6. It must be a unicast address (not 0.0.0.0/8, 255.255.255.255, \
+             multicast, ::, ::1 or IPv4-mapped) that the node does not already have: an \
+             address present without rustha's mark is the node's own and is never taken \
+             over.",
         ).unique().example("192.0.2.10"),
         nic: Option<String> => ParamSpec::new(
             "Network interface",
@@ -46,8 +49,9 @@ ocf::params! {
         ),
         iflabel: Option<String> => ParamSpec::new(
             "Interface label",
-            "Label the address as '<nic>:<iflabel>' (at most 15 characters in all), as shown \
-             by ifconfig. Monitor requires the label to be present.",
+            "Label the address as '<nic>:<iflabel>' (at most 15 characters in all, printable \
+             ASCII without spaces), as shown by ifconfig. Monitor requires the label to be \
+             present.",
         ),
         lvs_support: bool => ParamSpec::new(
             "LVS direct-routing support",
@@ -183,6 +187,13 @@ fn enter_netns(name: Option<&str>) -> Result<(), OcfError> {
         .map_err(|e| OcfError::not_installed(format!("cannot enter network namespace {name}: {e}")))
 }
 
+/// The network namespace a process is in (device and inode of `/proc/<pid>/ns/net`).
+fn netns_id(pid: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(format!("/proc/{pid}/ns/net")).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
 /// The decision start takes and records.
 #[derive(Clone, Debug)]
 struct Plan {
@@ -230,11 +241,86 @@ fn nic_and_label(p: &IpAddr2Params) -> (Option<String>, Option<String>) {
     }
 }
 
+/// The parameter the label came from (`nic=eth0:label` or `iflabel`).
+fn label_param(p: &IpAddr2Params) -> &'static str {
+    if p.nic.as_deref().is_some_and(|n| n.contains(':')) {
+        "nic"
+    } else {
+        "iflabel"
+    }
+}
+
 fn is_true(v: Option<&str>) -> bool {
     matches!(
         v.map(str::to_ascii_lowercase).as_deref(),
         Some("true" | "yes" | "on" | "1" | "y")
     )
+}
+
+/// Why `ip` cannot be a virtual address: it is not a unicast address a host can hold and
+/// answer for. (127/8 is allowed: upstream's suite puts a VIP on lo.)
+fn not_unicast(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(a) if a.is_unspecified() => Some("the unspecified address"),
+        IpAddr::V4(a) if a.octets()[0] == 0 => Some("in 0.0.0.0/8 (\"this network\")"),
+        IpAddr::V4(a) if a.is_broadcast() => Some("the limited broadcast address"),
+        IpAddr::V4(a) if a.is_multicast() => Some("a multicast address (224.0.0.0/4)"),
+        IpAddr::V6(a) if a.is_unspecified() => Some("the unspecified address"),
+        IpAddr::V6(a) if a.is_loopback() => Some("the loopback address, always on lo"),
+        IpAddr::V6(a) if a.is_multicast() => Some("a multicast address (ff00::/8)"),
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => {
+            Some("an IPv4-mapped address (::ffff:0:0/96); give the IPv4 address itself")
+        }
+        _ => None,
+    }
+}
+
+/// The kernel stores a label as `<nic>:<iflabel>` in IFNAMSIZ bytes (15 and a NUL).
+const LABEL_MAX: usize = 15;
+
+/// The label as the kernel will store it: printable ASCII without spaces (what ifconfig,
+/// `ip` and monitor's comparison see unchanged), at most 15 bytes with the interface name.
+/// `nic` is the base interface when known (else the shortest possible name is assumed).
+fn check_label(param: &str, nic: Option<&str>, label: &str) -> Result<(), OcfError> {
+    if let Some(c) = label.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(OcfError::invalid_param(
+            param,
+            format!(
+                "the interface label '{}' holds {:?}: a label may hold only printable ASCII \
+                 characters, without spaces",
+                label.escape_debug(),
+                c
+            ),
+        ));
+    }
+    let full = match nic {
+        Some(n) => format!("{n}:{label}"),
+        None => format!("?:{label}"),
+    };
+    if full.len() > LABEL_MAX {
+        return Err(OcfError::configured(format!(
+            "interface label {full} is longer than {LABEL_MAX} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// `proto`: a route protocol some route can have (0 is RTPROT_UNSPEC: none has it).
+fn proto_param(p: &IpAddr2Params) -> Result<Option<u8>, OcfError> {
+    match p.proto.as_deref() {
+        None => Ok(None),
+        Some(s) => match findif::parse_proto(s) {
+            Some(0) => Err(OcfError::invalid_param(
+                "proto",
+                format!("'{s}' is RTPROT_UNSPEC, which no route has"),
+            )),
+            Some(n) => Ok(Some(n)),
+            None => Err(OcfError::invalid_param(
+                "proto",
+                format!("'{}' is not a route protocol", s.escape_debug()),
+            )),
+        },
+    }
 }
 
 /// Choose interface and prefix (findif). Parameter problems are 6, a missing interface
@@ -271,12 +357,7 @@ fn resolve(p: &IpAddr2Params, ctx: &Ctx, nl: &Netlink) -> Result<Plan, OcfError>
         ),
         None => None,
     };
-    let proto = match p.proto.as_deref() {
-        Some(s) => Some(findif::parse_proto(s).ok_or_else(|| {
-            OcfError::invalid_param("proto", format!("'{s}' is not a route protocol"))
-        })?),
-        None => None,
-    };
+    let proto = proto_param(p)?;
     let routes = nl.routes(d, v6)?;
     let q = findif::Query {
         ip,
@@ -318,13 +399,8 @@ fn resolve(p: &IpAddr2Params, ctx: &Ctx, nl: &Netlink) -> Result<Plan, OcfError>
     };
     let label = match label {
         Some(l) if !l.is_empty() => {
-            let full = format!("{}:{l}", link.name);
-            if full.len() > 15 {
-                return Err(OcfError::configured(format!(
-                    "interface label {full} is longer than 15 characters"
-                )));
-            }
-            Some(full)
+            check_label(label_param(p), Some(&link.name), &l)?;
+            Some(format!("{}:{l}", link.name))
         }
         _ => None,
     };
@@ -377,7 +453,19 @@ fn no_announce(link: &Link) -> bool {
     link.loopback || link.name.starts_with("lo") || link.hw_addr.iter().all(|&b| b == 0)
 }
 
+/// The IFA_PROTO value on every address this agent adds: it tells a VIP of ours from an
+/// address the node had anyway (its own address, configured by the admin or DHCP), also
+/// when the record is lost. Linux keeps it since 6.3 (`ip -d address` shows `proto 82`
+/// with iproute2 >= 6.3); older kernels ignore it, and then the record is the only mark.
+pub const MARK: u8 = 82;
+
+/// Whether the address carries rustha's mark.
+fn is_ours(a: &Addr) -> bool {
+    a.proto == MARK
+}
+
 /// What stop needs, from the record.
+#[derive(Clone, Debug)]
 struct Held {
     ip: IpAddr,
     prefix: u8,
@@ -390,6 +478,10 @@ struct Held {
     check_link: bool,
     refresh: u32,
     sender: Option<Identity>,
+    /// Whether the kernel kept our mark on the address we added: `Some(false)` on a kernel
+    /// without IFA_PROTO, `None` in a record written before the address was added (or by
+    /// an older rustha).
+    marked: Option<bool>,
 }
 
 impl Held {
@@ -406,70 +498,197 @@ impl Held {
             check_link: r.get("check_link") != Some("0"),
             refresh: r.parsed("arp_count_refresh").unwrap_or(0),
             sender: Identity::read_from(r),
+            marked: r.get("mark").map(|m| m == "1"),
         })
     }
-}
 
-fn save(
-    ctx: &Ctx,
-    p: &IpAddr2Params,
-    plan: &Plan,
-    addrlabel: Option<u32>,
-    lvs_lo: Option<&str>,
-    sender: Option<&Identity>,
-) -> Result<(), OcfError> {
-    let mut r = Record::default();
-    r.set("ip", plan.ip)
-        .set("prefix", plan.prefix)
-        .set("nic", &plan.link.name)
-        .set("flush_routes", u8::from(p.flush_routes))
-        .set("check_link", u8::from(p.check_link_status))
-        .set("arp_count_refresh", p.arp_count_refresh);
-    if let Some(l) = &plan.label {
-        r.set("label", l);
-    }
-    if let Some(n) = &p.network_namespace {
-        r.set("netns", n);
-    }
-    if let Some(v) = addrlabel {
-        r.set("addrlabel", v);
-    }
-    if let Some(l) = lvs_lo {
-        r.set("lvs_lo", l);
-    }
-    if let Some(id) = sender {
-        id.write_to(&mut r);
-    }
-    StateFile::for_ctx(ctx).save(&r)
-}
-
-/// Remove what start added: the address, its address label, the LVS loopback change.
-fn undo(nl: &Netlink, d: &Deadline, h: &Held) -> Result<(), OcfError> {
-    if let Some(id) = &h.sender {
-        // First, so that no announcement for the address goes out after it is removed.
-        if let Err(e) = daemon::silence(id, d) {
-            tracing::warn!("background announcer pid {}: {e}", id.pid);
+    /// What a start of `plan` is about to hold.
+    fn planned(p: &IpAddr2Params, plan: &Plan) -> Held {
+        Held {
+            ip: plan.ip,
+            prefix: plan.prefix,
+            ifname: plan.link.name.clone(),
+            label: plan.label.clone(),
+            netns: p.network_namespace.clone(),
+            addrlabel: None,
+            lvs_lo: None,
+            flush_routes: p.flush_routes,
+            check_link: p.check_link_status,
+            refresh: p.arp_count_refresh,
+            sender: None,
+            marked: None,
         }
     }
-    match nl.link_by_name(d, &h.ifname)? {
-        Some(link) => match nl.del_addr(d, link.index, h.ip, h.prefix) {
-            Ok(()) => tracing::info!("removed {}/{} from {}", h.ip, h.prefix, h.ifname),
+
+    /// Whether `a` (the recorded address, found on the recorded interface) is the one we
+    /// added: it carries our mark, or the kernel could not keep the mark.
+    fn owns(&self, a: &Addr) -> bool {
+        is_ours(a) || self.marked != Some(true)
+    }
+
+    fn record(&self) -> Record {
+        let mut r = Record::default();
+        r.set("ip", self.ip)
+            .set("prefix", self.prefix)
+            .set("nic", &self.ifname)
+            .set("flush_routes", u8::from(self.flush_routes))
+            .set("check_link", u8::from(self.check_link))
+            .set("arp_count_refresh", self.refresh);
+        if let Some(l) = &self.label {
+            r.set("label", l);
+        }
+        if let Some(n) = &self.netns {
+            r.set("netns", n);
+        }
+        if let Some(v) = self.addrlabel {
+            r.set("addrlabel", v);
+        }
+        if let Some(l) = &self.lvs_lo {
+            r.set("lvs_lo", l);
+        }
+        if let Some(m) = self.marked {
+            r.set("mark", u8::from(m));
+        }
+        if let Some(id) = &self.sender {
+            id.write_to(&mut r);
+        }
+        r
+    }
+}
+
+/// Record `h`; returns what was written (a rollback removes the record only if it is
+/// still this one).
+fn save(ctx: &Ctx, h: &Held) -> Result<Record, OcfError> {
+    let r = h.record();
+    StateFile::for_ctx(ctx).save(&r)?;
+    Ok(r)
+}
+
+/// Whether the recorded address is on its interface, and ours (in the current netns).
+fn holds(nl: &Netlink, d: &Deadline, h: &Held) -> Result<bool, OcfError> {
+    let Some(link) = nl.link_by_name(d, &h.ifname)? else {
+        return Ok(false);
+    };
+    Ok(find_addr(&nl.addrs(d, h.ip.is_ipv6())?, link.index, h.ip)
+        .is_some_and(|a| a.prefix == h.prefix && h.owns(a)))
+}
+
+/// The address `plan` wants, when it is already on the chosen interface and ours (with
+/// this instance's record of it, if any). Without rustha's mark (and not recorded by this
+/// instance on a kernel that cannot keep the mark) it is the node's own address: 2, a
+/// problem of this node (another node may not have it).
+fn already_there<'a>(
+    ctx: &Ctx,
+    plan: &Plan,
+    here: &'a [Addr],
+) -> Result<Option<(&'a Addr, Option<Held>)>, OcfError> {
+    let (ip, link) = (plan.ip, &plan.link);
+    let Some(a) = find_addr(here, link.index, ip) else {
+        return Ok(None);
+    };
+    let prev = StateFile::for_ctx(ctx)
+        .load()
+        .ok()
+        .flatten()
+        .as_ref()
+        .and_then(Held::from_record)
+        .filter(|h| h.ip == ip && h.ifname == link.name && h.prefix == a.prefix);
+    if !(is_ours(a) || prev.as_ref().is_some_and(|h| h.owns(a))) {
+        return Err(OcfError::local_config(format!(
+            "{ip}/{} is already on {} and was not added by rustha (it lacks rustha's mark, \
+             address protocol {MARK}): it is this node's own address, which a stop would take \
+             away; remove it from the node's network configuration or manage another address",
+            a.prefix, link.name
+        )));
+    }
+    if a.prefix != plan.prefix {
+        return Err(OcfError::generic(format!(
+            "{ip} is already on {} with prefix /{}, not /{}",
+            link.name, a.prefix, plan.prefix
+        )));
+    }
+    Ok(Some((a, prev)))
+}
+
+/// Without a record: this resource's address found by identity, the address itself (on
+/// `nic` when given) carrying rustha's mark. An address without the mark is not ours.
+fn find_marked(
+    nl: &Netlink,
+    d: &Deadline,
+    p: &IpAddr2Params,
+    ctx: &Ctx,
+) -> Result<Vec<(Link, Addr)>, OcfError> {
+    let ip = effective_ip(p, ctx)?;
+    let (nic, _) = nic_and_label(p);
+    let links = nl.links(d)?;
+    let only = match &nic {
+        Some(n) => Some(
+            links
+                .iter()
+                .find(|l| &l.name == n)
+                .map(|l| l.index)
+                .ok_or_else(|| {
+                    OcfError::not_installed(format!("interface {n} does not exist on this node"))
+                })?,
+        ),
+        None => None,
+    };
+    Ok(nl
+        .addrs(d, ip.is_ipv6())?
+        .into_iter()
+        .filter(|a| a.ip == ip && is_ours(a) && only.is_none_or(|i| a.index == i))
+        .filter_map(|a| {
+            let l = links.iter().find(|l| l.index == a.index)?;
+            Some((l.clone(), a))
+        })
+        .collect())
+}
+
+/// Remove the recorded address if it is there and ours.
+fn remove_addr(nl: &Netlink, d: &Deadline, h: &Held) -> Result<(), OcfError> {
+    let (ip, prefix, ifname) = (h.ip, h.prefix, &h.ifname);
+    let Some(link) = nl.link_by_name(d, ifname)? else {
+        tracing::info!("interface {ifname} is gone, and {ip} with it");
+        return Ok(());
+    };
+    let here = nl.addrs(d, ip.is_ipv6())?;
+    match find_addr(&here, link.index, ip).filter(|a| a.prefix == prefix) {
+        None => tracing::info!("{ip}/{prefix} was already gone from {ifname}"),
+        Some(a) if !h.owns(a) => tracing::warn!(
+            "{ip}/{prefix} on {ifname} is not the address rustha added (it lacks \
+             rustha's mark, address protocol {MARK}): left in place"
+        ),
+        Some(_) => match nl.del_addr(d, link.index, ip, prefix) {
+            Ok(()) => tracing::info!("removed {ip}/{prefix} from {ifname}"),
             Err(e)
                 if matches!(
                     netlink::errno(&e),
                     libc::EADDRNOTAVAIL | libc::ENOENT | libc::ENODEV
                 ) =>
             {
-                tracing::info!("{}/{} was already gone from {}", h.ip, h.prefix, h.ifname)
+                tracing::info!("{ip}/{prefix} was already gone from {ifname}")
             }
             Err(e) => {
                 return Err(OcfError::generic(format!(
-                    "cannot remove {}/{} from {}: {e}",
-                    h.ip, h.prefix, h.ifname
+                    "cannot remove {ip}/{prefix} from {ifname}: {e}"
                 )))
             }
         },
-        None => tracing::info!("interface {} is gone, and {} with it", h.ifname, h.ip),
+    }
+    Ok(())
+}
+
+/// Remove what start added: the address (when `address`, and only if it is ours), its
+/// address label, the LVS loopback change.
+fn undo(nl: &Netlink, d: &Deadline, h: &Held, address: bool) -> Result<(), OcfError> {
+    if let Some(id) = &h.sender {
+        // First, so that no announcement for the address goes out after it is removed.
+        if let Err(e) = daemon::silence(id, d) {
+            tracing::warn!("background announcer pid {}: {e}", id.pid);
+        }
+    }
+    if address {
+        remove_addr(nl, d, h)?;
     }
     if h.flush_routes {
         for f in [
@@ -490,6 +709,7 @@ fn undo(nl: &Netlink, d: &Deadline, h: &Held) -> Result<(), OcfError> {
     }
     if let Some(lo) = &h.lvs_lo {
         if let Some(l) = nl.link_by_name(d, lo)? {
+            // The admin's address, put back as it was: without our mark.
             let back = NewAddr {
                 index: l.index,
                 ip: h.ip,
@@ -508,6 +728,31 @@ fn undo(nl: &Netlink, d: &Deadline, h: &Held) -> Result<(), OcfError> {
         }
     }
     Ok(())
+}
+
+/// Undo a failed start, exactly: the address only if this call added it, the record
+/// only if it is still the one this call wrote. Returns the start's error.
+fn rollback(
+    nl: &Netlink,
+    d: &Deadline,
+    ctx: &Ctx,
+    h: &Held,
+    added: bool,
+    saved: Option<&Record>,
+    e: OcfError,
+) -> OcfError {
+    if let Err(u) = undo(nl, d, h, added) {
+        tracing::error!("cleanup after a failed start: {u}");
+    }
+    if let Some(r) = saved {
+        let state = StateFile::for_ctx(ctx);
+        if state.load().ok().flatten().as_ref() == Some(r) {
+            if let Err(u) = state.remove() {
+                tracing::warn!("cleanup after a failed start: {u}");
+            }
+        }
+    }
+    e
 }
 
 /// Wait for IPv6 DAD. `Ok(true)` done, `Ok(false)` still tentative at the deadline.
@@ -625,11 +870,25 @@ impl Agent for IpAddr2 {
                 "lvs_support works with IPv4 addresses only",
             ));
         }
-        effective_ip(p, ctx)?;
+        for ip in [p.ip, effective_ip(p, ctx)?] {
+            if let Some(why) = not_unicast(ip) {
+                return Err(OcfError::invalid_param(
+                    "ip",
+                    format!("{ip} is not a usable unicast address: it is {why}"),
+                ));
+            }
+        }
+        proto_param(p)?;
+        let (nic, label) = nic_and_label(p);
+        if let Some(l) = label.as_deref().filter(|l| !l.is_empty()) {
+            check_label(label_param(p), nic.as_deref(), l)?;
+        }
         if matches!(ctx.action, Action::Start | Action::ValidateAll) || ctx.check_level() >= 10 {
             enter_netns(p.network_namespace.as_deref())?;
             let nl = Netlink::open()?;
             let plan = resolve(p, ctx, &nl)?;
+            // The node's own address is refused here already (crm_resource --validate).
+            already_there(ctx, &plan, &nl.addrs(&ctx.deadline, plan.ip.is_ipv6())?)?;
             VALIDATED.with(|v| *v.borrow_mut() = Some((nl, plan)));
         }
         Ok(())
@@ -647,24 +906,51 @@ impl Agent for IpAddr2 {
             }
         };
         let (ip, v6) = (plan.ip, plan.ip.is_ipv6());
+        let link = &plan.link;
         let here = nl.addrs(d, v6)?;
-        if let Some(a) = find_addr(&here, plan.link.index, ip) {
-            if a.prefix == plan.prefix {
-                tracing::info!("{ip}/{} is already on {}", plan.prefix, plan.link.name);
-                return save(ctx, p, &plan, None, None, None);
+        if let Some((a, prev)) = already_there(ctx, &plan, &here)? {
+            tracing::info!(
+                "{ip}/{} is already on {} (added by rustha)",
+                a.prefix,
+                link.name
+            );
+            if prev.is_some() {
+                // Keep that start's record: its announcer and address label.
+                return Ok(());
             }
-            return Err(OcfError::generic(format!(
-                "{ip} is already on {} with prefix /{}, not /{}",
-                plan.link.name, a.prefix, plan.prefix
-            )));
+            let mut h = Held::planned(p, &plan);
+            h.marked = Some(is_ours(a));
+            return save(ctx, &h).map(drop);
         }
-        if let Some(a) = here
-            .iter()
-            .find(|a| a.ip == ip && a.index != plan.link.index)
-        {
+        // This instance's record of another address (a start with other parameters, e.g.
+        // by hand): while that one is held, this start would orphan it (stop acts on the
+        // record, which this start overwrites).
+        let prev = StateFile::for_ctx(ctx).load().ok().flatten();
+        let other = prev
+            .as_ref()
+            .and_then(Held::from_record)
+            .filter(|h| (h.ip, h.prefix, &h.ifname) != (ip, plan.prefix, &link.name));
+        if let Some(h) = other {
+            let other_netns = h.netns != p.network_namespace;
+            if other_netns || holds(&nl, d, &h)? {
+                return Err(OcfError::generic(format!(
+                    "this resource already holds {}/{} on {}{} (started with other \
+                     parameters); stop it before starting it with {ip}/{} on {}",
+                    h.ip,
+                    h.prefix,
+                    h.ifname,
+                    h.netns
+                        .as_deref()
+                        .map(|n| format!(" in network namespace {n}"))
+                        .unwrap_or_default(),
+                    plan.prefix,
+                    link.name
+                )));
+            }
+        }
+        if let Some(a) = here.iter().find(|a| a.ip == ip && a.index != link.index) {
             tracing::warn!("{ip} is also configured on interface index {}", a.index);
         }
-        let link = &plan.link;
         if p.run_arping && !v6 && !no_announce(link) {
             let probe = announce_for(p, link, ip, 2);
             let wait = d.remaining().mul_f32(0.25).min(Duration::from_secs(2));
@@ -675,21 +961,7 @@ impl Agent for IpAddr2 {
                 )));
             }
         }
-        // Recorded before anything changes, so that a stop after a failed or timed-out
-        // start finds what to undo.
-        let mut held = Held {
-            ip,
-            prefix: plan.prefix,
-            ifname: link.name.clone(),
-            label: plan.label.clone(),
-            netns: p.network_namespace.clone(),
-            addrlabel: None,
-            lvs_lo: None,
-            flush_routes: p.flush_routes,
-            check_link: p.check_link_status,
-            refresh: p.arp_count_refresh,
-            sender: None,
-        };
+        let mut held = Held::planned(p, &plan);
         if p.lvs_support {
             for a in here.iter().filter(|a| a.ip == ip && a.prefix == 32) {
                 if let Some(lo) = nl
@@ -709,14 +981,9 @@ impl Agent for IpAddr2 {
                 Err(e) => tracing::warn!("cannot add an address label for {ip}: {e}"),
             }
         }
-        save(ctx, p, &plan, held.addrlabel, held.lvs_lo.as_deref(), None)?;
-        let fail = |e: OcfError| {
-            if let Err(u) = undo(&nl, d, &held) {
-                tracing::error!("cleanup after a failed start: {u}");
-            }
-            let _ = StateFile::for_ctx(ctx).remove();
-            e
-        };
+        // Recorded before anything changes, so that a stop after a failed or timed-out
+        // start finds what to undo.
+        let saved = save(ctx, &held).map_err(|e| rollback(&nl, d, ctx, &held, false, None, e))?;
         let new = NewAddr {
             index: link.index,
             ip,
@@ -743,19 +1010,47 @@ impl Agent for IpAddr2 {
                 .map(|l| format!(" label {l}"))
                 .unwrap_or_default()
         );
-        nl.add_addr(d, &new).map_err(|e| {
-            fail(OcfError::generic(format!(
-                "cannot add {ip}/{} to {}: {e}",
-                plan.prefix, link.name
-            )))
-        })?;
+        if let Err(e) = nl.add_addr_marked(d, &new, Some(MARK)) {
+            // Not added by this call: whatever is there now is left alone.
+            let why = format!("cannot add {ip}/{} to {}: {e}", plan.prefix, link.name);
+            if netlink::errno(&e) == libc::EEXIST {
+                let now = nl.addrs(d, v6)?;
+                if find_addr(&now, link.index, ip)
+                    .is_some_and(|a| is_ours(a) && a.prefix == plan.prefix)
+                {
+                    tracing::info!("{why}: another start of this resource added it meanwhile");
+                    return Ok(());
+                }
+            }
+            return Err(rollback(
+                &nl,
+                d,
+                ctx,
+                &held,
+                false,
+                Some(&saved),
+                OcfError::generic(why),
+            ));
+        }
+        let fail = |held: &Held, e: OcfError| rollback(&nl, d, ctx, held, true, Some(&saved), e);
+        held.marked = match nl.addrs(d, v6) {
+            Ok(a) => find_addr(&a, link.index, ip).map(is_ours),
+            Err(e) => {
+                tracing::warn!("cannot read {ip} back: {e}");
+                None
+            }
+        };
+        if held.marked == Some(false) {
+            tracing::warn!(
+                "this kernel does not keep the address protocol (IFA_PROTO, Linux >= 6.3): \
+                 without its record, {ip} cannot be told from an address of the node's own"
+            );
+        }
         if !link.admin_up {
-            nl.set_up(d, link.index).map_err(|e| {
-                fail(OcfError::generic(format!(
-                    "cannot bring {} up: {e}",
-                    link.name
-                )))
-            })?;
+            if let Err(e) = nl.set_up(d, link.index) {
+                let e = OcfError::generic(format!("cannot bring {} up: {e}", link.name));
+                return Err(fail(&held, e));
+            }
         }
         let mut announce_ok = true;
         if v6 && !p.nodad {
@@ -768,16 +1063,15 @@ impl Agent for IpAddr2 {
                     );
                     announce_ok = false;
                 }
-                Err(e) => return Err(fail(e)),
+                Err(e) => return Err(fail(&held, e)),
             }
         }
-        let mut sender = None;
         if announce_ok && !no_announce(link) {
             let a = announce_for(p, link, ip, p.arp_count);
             if p.arp_bg.unwrap_or(!v6) {
                 let spawn = Spawn::helper(marker(&ctx.instance), a.to_args());
                 match daemon::spawn_transient(&spawn, d) {
-                    Ok(id) => sender = id,
+                    Ok(id) => held.sender = id,
                     Err(e) => tracing::warn!("background announcer: {e}"),
                 }
             } else {
@@ -790,120 +1084,147 @@ impl Agent for IpAddr2 {
                 }
             }
         }
-        save(
-            ctx,
-            p,
-            &plan,
-            held.addrlabel,
-            held.lvs_lo.as_deref(),
-            sender.as_ref(),
-        )
+        save(ctx, &held).map(drop)
     }
 
     fn stop(p: Option<&IpAddr2Params>, ctx: &Ctx) -> Result<(), OcfError> {
         let d = &ctx.deadline;
         let state = StateFile::for_ctx(ctx);
-        let rec = state.load()?;
-        let held = rec.as_ref().and_then(Held::from_record);
-        if let Some(h) = held {
+        let rec = state.load();
+        let held = match &rec {
+            Ok(r) => r.as_ref().and_then(Held::from_record),
+            Err(e) => {
+                tracing::warn!("{e}: looking for the address by rustha's mark instead");
+                None
+            }
+        };
+        if let Some(h) = &held {
             if let Err(e) = enter_netns(h.netns.as_deref()) {
                 tracing::warn!("{e}: nothing of ours can be running there");
             } else {
                 let nl = Netlink::open()?;
-                undo(&nl, d, &h)?;
+                undo(&nl, d, h, true)?;
             }
-        } else if let Some(p) = p {
-            // No record (lost, or never started by us): derive as upstream does.
-            match enter_netns(p.network_namespace.as_deref()) {
-                Err(e) => tracing::warn!("{e}: nothing of ours can be running there"),
-                Ok(()) => {
-                    let nl = Netlink::open()?;
-                    match resolve(p, ctx, &nl) {
-                        Err(e) => tracing::warn!("{e}; so {} cannot be configured here", p.ip),
-                        Ok(plan) => {
-                            let here = nl.addrs(d, plan.ip.is_ipv6())?;
-                            if find_addr(&here, plan.link.index, plan.ip)
-                                .is_some_and(|a| a.prefix == plan.prefix)
-                            {
-                                let h = Held {
-                                    ip: plan.ip,
-                                    prefix: plan.prefix,
-                                    ifname: plan.link.name.clone(),
-                                    label: None,
-                                    netns: None,
-                                    addrlabel: None,
-                                    lvs_lo: None,
-                                    flush_routes: p.flush_routes,
-                                    check_link: true,
-                                    refresh: 0,
-                                    sender: None,
-                                };
-                                undo(&nl, d, &h)?;
+        } else {
+            // No record (lost, unreadable, or never started here): the address by identity.
+            if let Some(p) = p {
+                match enter_netns(p.network_namespace.as_deref()) {
+                    Err(e) => tracing::warn!("{e}: nothing of ours can be running there"),
+                    Ok(()) => {
+                        let nl = Netlink::open()?;
+                        match find_marked(&nl, d, p, ctx) {
+                            Err(e) => tracing::warn!("{e}: so no address of ours is there"),
+                            Ok(found) => {
+                                for (link, a) in found {
+                                    let h = Held {
+                                        ip: a.ip,
+                                        prefix: a.prefix,
+                                        ifname: link.name.clone(),
+                                        label: None,
+                                        netns: None,
+                                        addrlabel: (a.ip.is_ipv6() && p.lvs_ipv6_addrlabel)
+                                            .then_some(p.lvs_ipv6_addrlabel_value),
+                                        lvs_lo: None,
+                                        flush_routes: p.flush_routes,
+                                        check_link: true,
+                                        refresh: 0,
+                                        sender: None,
+                                        marked: Some(true),
+                                    };
+                                    undo(&nl, d, &h, true)?;
+                                }
                             }
                         }
                     }
                 }
             }
-        }
-        if rec.is_none() {
-            // Record lost: an announcer of ours may still run.
-            for id in daemon::find_running(&Spawn::helper(marker(&ctx.instance), vec![])) {
+            // An announcer of ours may still run: in this network namespace only (nodes
+            // of one host may share a PID namespace, each with its own netns).
+            let here = netns_id("self");
+            for id in daemon::find_running(&Spawn::helper(marker(&ctx.instance), vec![]))
+                .into_iter()
+                .filter(|id| here.is_some() && netns_id(&id.pid.to_string()) == here)
+            {
                 if let Err(e) = daemon::silence(&id, d) {
                     tracing::warn!("announcer pid {}: {e}", id.pid);
                 }
             }
         }
-        state.remove()
+        match rec {
+            Ok(Some(_)) => state.remove(),
+            Ok(None) => Ok(()),
+            // Nothing of ours is left (undone above); the record cannot be reached.
+            Err(_) => Ok(()),
+        }
     }
 
     fn monitor(p: Option<&IpAddr2Params>, ctx: &Ctx) -> Result<Status, OcfError> {
         let d = &ctx.deadline;
-        let rec = StateFile::for_ctx(ctx).load()?;
-        let (ip, prefix, ifname, label, check_link, refresh) =
-            match rec.as_ref().and_then(Held::from_record) {
-                Some(h) => {
-                    if let Err(e) = enter_netns(h.netns.as_deref()) {
+        let held = match StateFile::for_ctx(ctx).load() {
+            Ok(r) => r.as_ref().and_then(Held::from_record),
+            Err(e) => {
+                tracing::info!("{e}: looking for the address by rustha's mark instead");
+                None
+            }
+        };
+        let nl;
+        let (link, a, label, check_link, refresh) = match held {
+            Some(h) => {
+                if let Err(e) = enter_netns(h.netns.as_deref()) {
+                    tracing::info!("{e}");
+                    return Ok(Status::NotRunning);
+                }
+                nl = Netlink::open()?;
+                let Some(link) = nl.link_by_name(d, &h.ifname)? else {
+                    tracing::info!("interface {} is gone", h.ifname);
+                    return Ok(Status::NotRunning);
+                };
+                let addrs = nl.addrs(d, h.ip.is_ipv6())?;
+                let Some(a) = find_addr(&addrs, link.index, h.ip).filter(|a| a.prefix == h.prefix)
+                else {
+                    tracing::info!("{}/{} is not on {}", h.ip, h.prefix, h.ifname);
+                    return Ok(Status::NotRunning);
+                };
+                if !h.owns(a) {
+                    tracing::info!(
+                        "{}/{} on {} is not the address rustha added (it lacks rustha's mark)",
+                        h.ip,
+                        h.prefix,
+                        h.ifname
+                    );
+                    return Ok(Status::NotRunning);
+                }
+                (link, a.clone(), h.label, h.check_link, h.refresh)
+            }
+            None => {
+                let Some(p) = p else {
+                    return Ok(Status::NotRunning);
+                };
+                if let Err(e) = enter_netns(p.network_namespace.as_deref()) {
+                    tracing::info!("{e}");
+                    return Ok(Status::NotRunning);
+                }
+                nl = Netlink::open()?;
+                let found = match find_marked(&nl, d, p, ctx) {
+                    Ok(f) => f,
+                    Err(e) if ctx.is_probe() => {
                         tracing::info!("{e}");
                         return Ok(Status::NotRunning);
                     }
-                    (h.ip, h.prefix, h.ifname, h.label, h.check_link, h.refresh)
-                }
-                None => {
-                    let Some(p) = p else {
-                        return Ok(Status::NotRunning);
-                    };
-                    if let Err(e) = enter_netns(p.network_namespace.as_deref()) {
-                        tracing::info!("{e}");
-                        return Ok(Status::NotRunning);
-                    }
-                    let nl = Netlink::open()?;
-                    match resolve(p, ctx, &nl) {
-                        Ok(plan) => (
-                            plan.ip,
-                            plan.prefix,
-                            plan.link.name,
-                            None,
-                            p.check_link_status,
-                            0,
-                        ),
-                        Err(e) if ctx.is_probe() => {
-                            tracing::info!("{e}");
-                            return Ok(Status::NotRunning);
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-            };
-        let nl = Netlink::open()?;
-        let Some(link) = nl.link_by_name(d, &ifname)? else {
-            tracing::info!("interface {ifname} is gone");
-            return Ok(Status::NotRunning);
+                    Err(e) => return Err(e),
+                };
+                let Some((link, a)) = found.into_iter().next() else {
+                    tracing::info!("{} is not on this node with rustha's mark", p.ip);
+                    return Ok(Status::NotRunning);
+                };
+                let label = nic_and_label(p)
+                    .1
+                    .filter(|l| !l.is_empty())
+                    .map(|l| format!("{}:{l}", link.name));
+                (link, a, label, p.check_link_status, 0)
+            }
         };
-        let addrs = nl.addrs(d, ip.is_ipv6())?;
-        let Some(a) = find_addr(&addrs, link.index, ip).filter(|a| a.prefix == prefix) else {
-            tracing::info!("{ip}/{prefix} is not on {ifname}");
-            return Ok(Status::NotRunning);
-        };
+        let (ip, ifname) = (a.ip, &link.name);
         if a.dad_failed() {
             return Err(OcfError::generic(format!(
                 "{ip} failed duplicate-address detection on {ifname}: another host uses it"
@@ -980,6 +1301,74 @@ mod tests {
         assert_eq!(nic_and_label(&p), (Some("eth0".into()), Some("vip".into())));
         let p = params(&[("ip", "192.0.2.10"), ("nic", "eth0"), ("iflabel", "x")]).unwrap();
         assert_eq!(nic_and_label(&p), (Some("eth0".into()), Some("x".into())));
+    }
+
+    #[test]
+    fn only_unicast_addresses_can_be_vips() {
+        for bad in [
+            "0.0.0.0",
+            "0.255.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "239.255.255.250",
+            "::",
+            "::1",
+            "ff02::1",
+            "ff0e::101",
+            "::ffff:192.0.2.1",
+        ] {
+            assert!(not_unicast(bad.parse().unwrap()).is_some(), "{bad}");
+        }
+        for good in [
+            "192.0.2.10",
+            "127.0.0.3",
+            "10.0.0.255",
+            "240.0.0.1",
+            "2001:db8::10",
+            "fe80::1",
+            "fd00::1",
+        ] {
+            assert_eq!(not_unicast(good.parse().unwrap()), None, "{good}");
+        }
+    }
+
+    #[test]
+    fn labels_as_the_kernel_stores_them() {
+        assert!(check_label("iflabel", Some("eth0"), "web").is_ok());
+        assert!(
+            check_label("iflabel", Some("eth0"), "abcdefghij").is_ok(),
+            "15 bytes"
+        );
+        assert!(
+            check_label("iflabel", Some("eth0"), "abcdefghijk").is_err(),
+            "16 bytes"
+        );
+        assert!(check_label("iflabel", None, "abcdefghijklm").is_ok());
+        assert!(check_label("iflabel", None, "abcdefghijklmn").is_err());
+        for bad in ["\t\n", "web\r", "web\n", "a b", "w\u{e9}b", "\u{7f}"] {
+            let e = check_label("iflabel", Some("eth0"), bad).unwrap_err();
+            assert_eq!(e.kind, ocf::ErrorKind::Configured, "{bad:?}");
+        }
+        let p = params(&[("ip", "192.0.2.10"), ("proto", "0")]).unwrap();
+        assert!(proto_param(&p).is_err());
+        let p = params(&[("ip", "192.0.2.10"), ("proto", "kernel")]).unwrap();
+        assert_eq!(proto_param(&p).unwrap(), Some(2));
+    }
+
+    #[test]
+    fn a_record_round_trips_with_its_mark() {
+        let r = Record::parse("ip=192.0.2.10\nprefix=24\nnic=eth0\nmark=1\n");
+        let h = Held::from_record(&r).unwrap();
+        assert_eq!(h.marked, Some(true));
+        assert_eq!(h.record(), {
+            let mut x = r.clone();
+            x.set("flush_routes", 0)
+                .set("check_link", 1)
+                .set("arp_count_refresh", 0);
+            x
+        });
+        let old = Held::from_record(&Record::parse("ip=192.0.2.10\nprefix=24\nnic=eth0\n"));
+        assert_eq!(old.unwrap().marked, None, "a record of an older rustha");
     }
 
     #[test]
