@@ -19,7 +19,8 @@
 * Control, on the host's loopback (--ctl port, printed): GET /_sim?key=value...
   throttle=N, fail5xx=N, deny=Action[,Action], badkey=AKID, attach_secs=S, detach_secs=S,
   imds=<instance-id>:<ok|refuse-token|slow|down>; GET /_sim/calls (JSON list of
-  [action, access key id, dry-run, HTTP status]).
+  [action, access key id, dry-run, HTTP status]); GET /_sim/count (`ec2=N imds=M`: EC2
+  calls and IMDS requests so far, all instances).
 Only loopback and the test's own namespaces are used.
 """
 import argparse
@@ -96,6 +97,7 @@ class Sim:
         self.instances = {}  # instance id -> (ns, region, az)
         self.pending = {}  # eni -> {"state", "until", ...}
         self.calls = []
+        self.imds_requests = 0
         self.auth = None  # an Authorization header to reuse for our own moto queries
 
     # -- moto ---------------------------------------------------------------------------
@@ -322,6 +324,8 @@ def imds_handler(sim, inst):
             self.wfile.write(data)
 
         def mode(self):
+            with sim.lock:
+                sim.imds_requests += 1
             m = sim.imds_mode.get(inst, "ok")
             if m == "down":
                 self.close_connection = True
@@ -377,6 +381,9 @@ def ctl_handler(sim):
             if u.path == "/_sim/calls":
                 with sim.lock:
                     data = json.dumps(sim.calls).encode()
+            elif u.path == "/_sim/count":
+                with sim.lock:
+                    data = f"ec2={len(sim.calls)} imds={sim.imds_requests}".encode()
             else:
                 q = {k: v[0] for k, v in parse_qs(u.query, keep_blank_values=True).items()}
                 with sim.lock:
