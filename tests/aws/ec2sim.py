@@ -212,12 +212,15 @@ class Sim:
 
         def done():
             time.sleep(max(0.0, until - time.monotonic()))
-            self.moto_post(body, auth)
-            if ns:
-                self.unplug(ns, idx)
+            # EC2's detach and the end of "detaching" are one step (an attach that sees
+            # the ENI available must not find it still pending); the interface leaves
+            # the instance's OS after that, as a hot-unplug does.
             with self.lock:
+                self.moto_post(body, auth)
                 if self.pending.get(eni, {}).get("until") == until:
                     del self.pending[eni]
+            if ns:
+                self.unplug(ns, idx)
         threading.Thread(target=done, daemon=True).start()
         return 200, ('<?xml version="1.0" encoding="UTF-8"?>\n<DetachNetworkInterfaceResponse '
                      f'xmlns="{NS_XML}"><requestId>sim</requestId><return>true</return>'
