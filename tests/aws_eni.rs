@@ -521,3 +521,48 @@ fn an_unusable_state_dir_still_gives_7_and_0_and_stop_detaches_what_is_here() {
     assert_eq!(lab.run(0, &lab.env(0), "monitor").code, 7, "the next probe");
     lab.ok(0, &lab.env(0), "stop");
 }
+
+/// auth_type=profile: the named profile's credentials are fetched and checked before a
+/// request carries them. A key with a character no HTTP header can hold (here a non-ASCII
+/// letter in the file) is a clear error, not a panic in the SDK's signing; a missing
+/// profile is an error, never a fallback.
+#[test]
+fn profile_credentials_are_checked_before_any_request_carries_them() {
+    let lab = Lab::new("prof", 0.3, 0.3);
+    let home = TempDir::new("aws-prof-home");
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!(
+            "[rustha]\naws_access_key_id = AKIDRUSTHATEST00\naws_secret_access_key = {SECRET}\n\
+             [odd]\naws_access_key_id = AKIDRUSTHAT\u{c4}ST00\naws_secret_access_key = {SECRET}\n"
+        ),
+    )
+    .unwrap();
+    let env = |profile: &str| {
+        lab.env(0)
+            .without("OCF_RESKEY_access_key_id")
+            .without("OCF_RESKEY_secret_access_key")
+            .param("auth_type", "profile")
+            .param("profile", profile)
+            .var("HOME", home.path().to_str().unwrap())
+    };
+    let before = lab.counts().0;
+    for (profile, want) in [("odd", "access key id"), ("missing", "profile missing")] {
+        let r = lab.run(0, &env(profile), "start");
+        no_abort(&r, "start");
+        assert_eq!(r.code, 1, "profile {profile}: {}", r.stderr);
+        assert!(
+            r.reason().unwrap().contains(want),
+            "profile {profile}: {}",
+            r.stderr
+        );
+        let r = lab.run(0, &env(profile), "stop");
+        assert_eq!(r.code, 0, "profile {profile}: {}", r.stderr);
+    }
+    assert_eq!(lab.counts().0, before, "no EC2 request carried them");
+    lab.ok(0, &env("rustha"), "start");
+    assert_eq!(lab.here(0), (true, true));
+    lab.ok(0, &env("rustha"), "stop");
+    assert!(!lab.here(0).0);
+}
