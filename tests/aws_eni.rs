@@ -523,9 +523,9 @@ fn an_unusable_state_dir_still_gives_7_and_0_and_stop_detaches_what_is_here() {
 }
 
 /// auth_type=profile: the named profile's credentials are fetched and checked before a
-/// request carries them. A key with a character no HTTP header can hold (here a non-ASCII
-/// letter in the file) is a clear error, not a panic in the SDK's signing; a missing
-/// profile is an error, never a fallback.
+/// request carries them. A key with a character no HTTP header can hold (DEL) is a clear
+/// error, not a panic in the SDK's signing; one AWS never issues (a non-ASCII letter) is
+/// refused the same way; a missing profile is an error, never a fallback.
 #[test]
 fn profile_credentials_are_checked_before_any_request_carries_them() {
     let lab = Lab::new("prof", 0.3, 0.3);
@@ -535,7 +535,8 @@ fn profile_credentials_are_checked_before_any_request_carries_them() {
         home.path().join(".aws/credentials"),
         format!(
             "[rustha]\naws_access_key_id = AKIDRUSTHATEST00\naws_secret_access_key = {SECRET}\n\
-             [odd]\naws_access_key_id = AKIDRUSTHAT\u{c4}ST00\naws_secret_access_key = {SECRET}\n"
+             [odd]\naws_access_key_id = AKIDRUSTHAT\u{c4}ST00\naws_secret_access_key = {SECRET}\n\
+             [del]\naws_access_key_id = AKIDRUSTHAT\u{7f}ST00\naws_secret_access_key = {SECRET}\n"
         ),
     )
     .unwrap();
@@ -548,7 +549,11 @@ fn profile_credentials_are_checked_before_any_request_carries_them() {
             .var("HOME", home.path().to_str().unwrap())
     };
     let before = lab.counts().0;
-    for (profile, want) in [("odd", "access key id"), ("missing", "profile missing")] {
+    for (profile, want) in [
+        ("del", "access key id"),
+        ("odd", "access key id"),
+        ("missing", "profile missing"),
+    ] {
         let r = lab.run(0, &env(profile), "start");
         no_abort(&r, "start");
         assert_eq!(r.code, 1, "profile {profile}: {}", r.stderr);
@@ -565,4 +570,28 @@ fn profile_credentials_are_checked_before_any_request_carries_them() {
     assert_eq!(lab.here(0), (true, true));
     lab.ok(0, &env("rustha"), "stop");
     assert!(!lab.here(0).0);
+}
+
+/// The region IMDS answers (when `region` is unset) goes into the SigV4 `Authorization`
+/// header: an answer that is not a region name is an error before any EC2 request, never
+/// a panic in the signing.
+#[test]
+fn a_region_from_imds_that_is_not_one_is_an_error_not_a_panic() {
+    let lab = Lab::new("reg", 0.3, 0.3);
+    let a = lab.env(0);
+    let before = lab.counts().0;
+    lab.ctl(&format!("region={}:us-east-1%0Ax", lab.instances[0]));
+    let r = lab.run(0, &a, "start");
+    no_abort(&r, "start");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.reason().unwrap().contains("not a region name"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(lab.counts().0, before, "no EC2 request");
+    lab.ok(0, &a, "stop");
+    lab.ctl(&format!("region={}:us-east-1", lab.instances[0]));
+    lab.ok(0, &a, "start");
+    lab.ok(0, &a, "stop");
 }

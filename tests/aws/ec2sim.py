@@ -18,7 +18,7 @@
   the instance's namespace (a veth pair, both ends up); when a detach completes it goes.
 * Control, on the host's loopback (--ctl port, printed): GET /_sim?key=value...
   throttle=N, fail5xx=N, deny=Action[,Action], badkey=AKID, attach_secs=S, detach_secs=S,
-  imds=<instance-id>:<ok|refuse-token|slow|down>; GET /_sim/calls (JSON list of
+  imds=<instance-id>:<ok|refuse-token|slow|down>, region=<instance-id>:<what IMDS says>; GET /_sim/calls (JSON list of
   [action, access key id, dry-run, HTTP status]); GET /_sim/count (`ec2=N imds=M`: EC2
   calls and IMDS requests so far, all instances).
 Only loopback and the test's own namespaces are used.
@@ -405,6 +405,10 @@ def ctl_handler(sim):
                     if "imds" in q:
                         inst, mode = q["imds"].rsplit(":", 1)
                         sim.imds_mode[inst] = mode
+                    if "region" in q:
+                        inst, region = q["region"].split(":", 1)
+                        ns, _, az = sim.instances[inst]
+                        sim.instances[inst] = (ns, region, az)
                 data = b"ok"
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))

@@ -8,8 +8,9 @@
 //! `HeaderValue::from_str(..).unwrap()`), the endpoint's host and port (the `Host` header;
 //! aws-sigv4 `expect`s an authority and a valid header value), and the session token
 //! (`X-Amz-Security-Token`, from IMDS or a profile, checked after it is fetched, see
-//! `credentials_usable`). `HeaderValue` accepts visible ASCII, space and tab; every value
-//! here is a strict subset of that: `[A-Z0-9]`, `[a-z0-9-]`, a DNS name / IP literal and
+//! `credentials_usable`). `HeaderValue` refuses the control characters but tab (0x00-0x1f)
+//! and DEL (0x7f), which is what made stop panic; every value here is a strict subset of
+//! what it accepts: `[A-Z0-9]`, `[a-z0-9-]`, a DNS name / IP literal and
 //! digits, `0x21..=0x7e`. URLs are checked as URLs (scheme, host, port, plain path), so
 //! the SDK's `Uri` parsing and its `expect`s on authority and host cannot fail on them.
 
