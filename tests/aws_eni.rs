@@ -573,8 +573,8 @@ fn profile_credentials_are_checked_before_any_request_carries_them() {
 }
 
 /// The region IMDS answers (when `region` is unset) goes into the SigV4 `Authorization`
-/// header: an answer that is not a region name is an error before any EC2 request, never
-/// a panic in the signing.
+/// header and the endpoint's host name: an answer that is not a region name is a clear
+/// error before any EC2 request is built.
 #[test]
 fn a_region_from_imds_that_is_not_one_is_an_error_not_a_panic() {
     let lab = Lab::new("reg", 0.3, 0.3);
