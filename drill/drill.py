@@ -546,7 +546,7 @@ def stack_resources(stack, p):
                              "the AWS CLI and a real EC2); use --providers rustha")
         return [("eni", ["ocf:rustha:aws-eni", f"eni_id={aws['eni']}",
                          "endpoint_url=http://127.0.0.1:5000", "imds_endpoint=http://127.0.0.1:5001",
-                         "auth_type=key", "access_key_id=AKIDDRILL",
+                         "auth_type=key", "access_key_id=AKIDDRILL0000000",
                          "secret_access_key=drill-secret-not-real",
                          "op", "start", "timeout=60s", "op", "stop", "timeout=60s"])], None
     raise SystemExit(f"unknown stack {stack}")

@@ -18,8 +18,9 @@
   the instance's namespace (a veth pair, both ends up); when a detach completes it goes.
 * Control, on the host's loopback (--ctl port, printed): GET /_sim?key=value...
   throttle=N, fail5xx=N, deny=Action[,Action], badkey=AKID, attach_secs=S, detach_secs=S,
-  imds=<instance-id>:<ok|refuse-token|slow|down>; GET /_sim/calls (JSON list of
-  [action, access key id, dry-run, HTTP status]).
+  imds=<instance-id>:<ok|refuse-token|slow|down>, region=<instance-id>:<what IMDS says>; GET /_sim/calls (JSON list of
+  [action, access key id, dry-run, HTTP status]); GET /_sim/count (`ec2=N imds=M`: EC2
+  calls and IMDS requests so far, all instances).
 Only loopback and the test's own namespaces are used.
 """
 import argparse
@@ -96,6 +97,7 @@ class Sim:
         self.instances = {}  # instance id -> (ns, region, az)
         self.pending = {}  # eni -> {"state", "until", ...}
         self.calls = []
+        self.imds_requests = 0
         self.auth = None  # an Authorization header to reuse for our own moto queries
 
     # -- moto ---------------------------------------------------------------------------
@@ -210,12 +212,15 @@ class Sim:
 
         def done():
             time.sleep(max(0.0, until - time.monotonic()))
-            self.moto_post(body, auth)
-            if ns:
-                self.unplug(ns, idx)
+            # EC2's detach and the end of "detaching" are one step (an attach that sees
+            # the ENI available must not find it still pending); the interface leaves
+            # the instance's OS after that, as a hot-unplug does.
             with self.lock:
+                self.moto_post(body, auth)
                 if self.pending.get(eni, {}).get("until") == until:
                     del self.pending[eni]
+            if ns:
+                self.unplug(ns, idx)
         threading.Thread(target=done, daemon=True).start()
         return 200, ('<?xml version="1.0" encoding="UTF-8"?>\n<DetachNetworkInterfaceResponse '
                      f'xmlns="{NS_XML}"><requestId>sim</requestId><return>true</return>'
@@ -322,6 +327,8 @@ def imds_handler(sim, inst):
             self.wfile.write(data)
 
         def mode(self):
+            with sim.lock:
+                sim.imds_requests += 1
             m = sim.imds_mode.get(inst, "ok")
             if m == "down":
                 self.close_connection = True
@@ -377,6 +384,9 @@ def ctl_handler(sim):
             if u.path == "/_sim/calls":
                 with sim.lock:
                     data = json.dumps(sim.calls).encode()
+            elif u.path == "/_sim/count":
+                with sim.lock:
+                    data = f"ec2={len(sim.calls)} imds={sim.imds_requests}".encode()
             else:
                 q = {k: v[0] for k, v in parse_qs(u.query, keep_blank_values=True).items()}
                 with sim.lock:
@@ -395,6 +405,10 @@ def ctl_handler(sim):
                     if "imds" in q:
                         inst, mode = q["imds"].rsplit(":", 1)
                         sim.imds_mode[inst] = mode
+                    if "region" in q:
+                        inst, region = q["region"].split(":", 1)
+                        ns, _, az = sim.instances[inst]
+                        sim.instances[inst] = (ns, region, az)
                 data = b"ok"
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))

@@ -110,7 +110,7 @@ def main():
                 "RUSTHA_STATE_DIR": d, "OCF_RESKEY_eni_id": f["eni"],
                 "OCF_RESKEY_endpoint_url": "http://127.0.0.1:5000",
                 "OCF_RESKEY_imds_endpoint": "http://127.0.0.1:5001",
-                "OCF_RESKEY_auth_type": "key", "OCF_RESKEY_access_key_id": "AKIDBENCH",
+                "OCF_RESKEY_auth_type": "key", "OCF_RESKEY_access_key_id": "AKIDBENCH0000000",
                 "OCF_RESKEY_secret_access_key": "bench-secret",
             })
         run(a.rustha, "start", envs[0], ns[0])  # the ENI starts on A

@@ -166,6 +166,22 @@ impl Lab {
         r
     }
 
+    /// (EC2 calls, IMDS requests) the simulator has seen so far, all instances together.
+    pub fn counts(&self) -> (usize, usize) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.ctl)).unwrap();
+        write!(s, "GET /_sim/count HTTP/1.0\r\n\r\n").unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let field = |k: &str| -> usize {
+            r.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .unwrap_or_else(|| panic!("no {k} in {r}"))
+                .parse()
+                .unwrap()
+        };
+        (field("ec2="), field("imds="))
+    }
+
     /// The parameters that point the agent at this lab.
     pub fn params(&self) -> Vec<(String, String)> {
         [
@@ -173,7 +189,7 @@ impl Lab {
             ("endpoint_url", "http://127.0.0.1:5000"),
             ("imds_endpoint", "http://127.0.0.1:5001"),
             ("auth_type", "key"),
-            ("access_key_id", "AKIDRUSTHATEST"),
+            ("access_key_id", "AKIDRUSTHATEST00"),
             ("secret_access_key", SECRET),
         ]
         .iter()

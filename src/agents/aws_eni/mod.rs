@@ -11,16 +11,19 @@
 //! monitor (depth 0) is local only: the recorded MAC's interface holds the address. Depth
 //! 10 also asks EC2 that the attachment is ours. stop detaches only from *this* instance.
 
+mod values;
+
 use crate::netlink::{Link, Netlink, NewAddr};
 use crate::state::{Record, StateFile};
 use aws_config::imds;
 use aws_config::BehaviorVersion;
-use aws_sdk_ec2::config::{Credentials, Region};
-use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::config::{Credentials, ProvideCredentials, Region};
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use ocf::{Action, ActionSpec, Agent, AgentInfo, Ctx, Deadline, OcfError, ParamSpec, Status};
 use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
+pub use values::{AccessKeyId, EniId, HttpUrl, PrivateIpv4, ProfileName, RegionName, SecretKey};
 
 ocf::choice! {
     /// Where the API credentials come from.
@@ -29,24 +32,26 @@ ocf::choice! {
 
 ocf::params! {
     pub struct AwsEniParams {
-        eni_id: String => ParamSpec::new(
+        eni_id: EniId => ParamSpec::new(
             "ENI id",
-            "The Elastic Network Interface to move to the node that runs the resource, e.g. \
-             eni-0123456789abcdef0. It carries the virtual IP(s), its MAC and security groups.",
+            "The Elastic Network Interface to move to the node that runs the resource: eni- \
+             and 8 or 17 lowercase hex digits, e.g. eni-0123456789abcdef0. It carries the \
+             virtual IP(s), its MAC and security groups.",
         ).unique().example("eni-0123456789abcdef0"),
-        ip: Option<IpAddr> => ParamSpec::new(
+        ip: Option<PrivateIpv4> => ParamSpec::new(
             "Private IP",
-            "The private IPv4 address of the ENI that must be live on this node. Unset: the \
-             ENI's primary private IP.",
+            "The private IPv4 address of the ENI that must be live on this node (a unicast \
+             IPv4 address; IPv6 is not supported). Unset: the ENI's primary private IP.",
         ),
         device_index: u32 => ParamSpec::new(
             "Device index",
             "The device index at which the ENI is attached (0 is the instance's primary \
              interface and cannot be used).",
         ).default("1"),
-        region: Option<String> => ParamSpec::new(
+        region: Option<RegionName> => ParamSpec::new(
             "Region",
-            "The AWS region, e.g. eu-west-1. Unset: the instance's region from IMDS.",
+            "The AWS region, e.g. eu-west-1 or us-gov-west-1. Unset: the instance's region \
+             from IMDS.",
         ),
         auth_type: AuthType => ParamSpec::new(
             "Credentials",
@@ -54,18 +59,19 @@ ocf::params! {
              profile of root's ~/.aws/config and ~/.aws/credentials (see profile). key: the \
              access_key_id / secret_access_key parameters.",
         ).default("role"),
-        profile: String => ParamSpec::new(
+        profile: ProfileName => ParamSpec::new(
             "Profile",
-            "The profile used with auth_type=profile. A missing profile is an error, never \
-             a silent fallback to other credentials.",
+            "The profile used with auth_type=profile (1 to 64 of A-Z a-z 0-9 _ . @ + -). A \
+             missing profile is an error, never a silent fallback to other credentials.",
         ).default("default"),
-        access_key_id: Option<String> => ParamSpec::new(
+        access_key_id: Option<AccessKeyId> => ParamSpec::new(
             "Access key id",
-            "With auth_type=key: the access key id.",
+            "With auth_type=key: the access key id (16 to 128 of A-Z and 0-9).",
         ),
-        secret_access_key: Option<String> => ParamSpec::new(
+        secret_access_key: Option<SecretKey> => ParamSpec::new(
             "Secret access key",
-            "With auth_type=key: the secret access key. Never logged.",
+            "With auth_type=key: the secret access key (printable ASCII, no whitespace). \
+             Never logged.",
         ).secret(),
         force_detach: bool => ParamSpec::new(
             "Force detach",
@@ -73,14 +79,14 @@ ocf::params! {
              yet fenced). AWS calls this a last resort: it can leave the device index unusable \
              on that instance until it is stopped and started.",
         ).default("false"),
-        endpoint_url: Option<String> => ParamSpec::new(
+        endpoint_url: Option<HttpUrl> => ParamSpec::new(
             "EC2 endpoint",
-            "EC2 API endpoint URL, e.g. a VPC interface endpoint. Unset: the region's public \
-             endpoint.",
+            "EC2 API endpoint URL (http:// or https://, a host, an optional port and path), \
+             e.g. a VPC interface endpoint. Unset: the region's public endpoint.",
         ),
-        imds_endpoint: Option<String> => ParamSpec::new(
+        imds_endpoint: Option<HttpUrl> => ParamSpec::new(
             "IMDS endpoint",
-            "Instance metadata endpoint URL. Unset: http://169.254.169.254.",
+            "Instance metadata endpoint URL (as endpoint_url). Unset: http://169.254.169.254.",
         ),
         configure_address: bool => ParamSpec::new(
             "Configure the address",
@@ -93,6 +99,10 @@ ocf::params! {
 pub struct AwsEni;
 
 const NAME: &str = "aws-eni";
+
+/// The instance metadata service, when `imds_endpoint` is unset (always explicit: never
+/// an endpoint from the environment or `~/.aws`).
+const IMDS_DEFAULT: &str = "http://169.254.169.254";
 
 fn rt() -> Result<tokio::runtime::Runtime, OcfError> {
     tokio::runtime::Builder::new_current_thread()
@@ -180,15 +190,18 @@ struct Api {
 impl Api {
     fn new(p: &AwsEniParams, d: &Deadline) -> Result<Api, OcfError> {
         let rt = rt()?;
-        let mut b = imds::Client::builder()
+        let b = imds::Client::builder()
             .max_attempts(3)
             .connect_timeout(Duration::from_secs(1).min(d.remaining()))
             .read_timeout(Duration::from_secs(2).min(d.remaining()));
-        if let Some(u) = &p.imds_endpoint {
-            b = b.endpoint(u).map_err(|e| {
-                OcfError::invalid_param("imds_endpoint", format!("'{u}' is not a URL ({e})"))
-            })?;
-        }
+        let u = p
+            .imds_endpoint
+            .as_ref()
+            .map(HttpUrl::as_str)
+            .unwrap_or(IMDS_DEFAULT);
+        let b = b.endpoint(u).map_err(|e| {
+            OcfError::invalid_param("imds_endpoint", format!("'{u}' is not a URL ({e})"))
+        })?;
         Ok(Api {
             rt,
             imds: b.build(),
@@ -209,13 +222,50 @@ impl Api {
         self.imds_get(d, "/latest/meta-data/instance-id")
     }
 
+    /// The EC2 client, built from the parameters only: no environment variable and no
+    /// `~/.aws` setting (endpoint, region, user agent, retries) changes what it does, except
+    /// the named profile's credentials with `auth_type=profile`.
     fn ec2(&self, p: &AwsEniParams, d: &Deadline) -> Result<aws_sdk_ec2::Client, OcfError> {
         let region = match &p.region {
-            Some(r) => r.clone(),
-            None => self.imds_get(d, "/latest/meta-data/placement/region")?,
+            Some(r) => r.to_string(),
+            None => {
+                let r = self.imds_get(d, "/latest/meta-data/placement/region")?;
+                if !values::region_ok(&r) {
+                    return Err(OcfError::generic(format!(
+                        "IMDS answered the region {}, which is not a region name",
+                        ocf::params::shown(&r)
+                    )));
+                }
+                r
+            }
         };
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        let creds = match p.auth_type {
+            AuthType::Key => {
+                let (Some(k), Some(s)) = (&p.access_key_id, &p.secret_access_key) else {
+                    return Err(OcfError::configured(
+                        "auth_type=key needs access_key_id and secret_access_key",
+                    ));
+                };
+                Credentials::new(k.as_str(), s.expose(), None, None, "rustha-aws-eni")
+            }
+            AuthType::Role => self.fetch_credentials(d, "the instance profile (IMDS)", || {
+                aws_config::imds::credentials::ImdsCredentialsProvider::builder()
+                    .imds_client(self.imds.clone())
+                    .build()
+            })?,
+            AuthType::Profile => {
+                self.fetch_credentials(d, &format!("profile {}", p.profile), || {
+                    aws_config::profile::ProfileFileCredentialsProvider::builder()
+                        .profile_name(p.profile.as_str())
+                        .build()
+                })?
+            }
+        };
+        credentials_usable(&creds)?;
+        let mut b = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region))
+            .credentials_provider(creds)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4))
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
@@ -223,33 +273,30 @@ impl Api {
                     .operation_attempt_timeout(Duration::from_secs(5))
                     .build(),
             );
-        loader = match p.auth_type {
-            AuthType::Key => {
-                let (Some(k), Some(s)) = (&p.access_key_id, &p.secret_access_key) else {
-                    return Err(OcfError::configured(
-                        "auth_type=key needs access_key_id and secret_access_key",
-                    ));
-                };
-                loader.credentials_provider(Credentials::new(k, s, None, None, "rustha-aws-eni"))
-            }
-            AuthType::Role => loader.credentials_provider(
-                aws_config::imds::credentials::ImdsCredentialsProvider::builder()
-                    .imds_client(self.imds.clone())
-                    .build(),
-            ),
-            AuthType::Profile => loader.credentials_provider(
-                aws_config::profile::ProfileFileCredentialsProvider::builder()
-                    .profile_name(&p.profile)
-                    .build(),
-            ),
-        };
         if let Some(u) = &p.endpoint_url {
-            loader = loader.endpoint_url(u);
+            b = b.endpoint_url(u.as_str());
         }
-        let conf = self
-            .rt
-            .block_on(within(d, "AWS configuration", loader.load()))?;
-        Ok(aws_sdk_ec2::Client::new(&conf))
+        Ok(aws_sdk_ec2::Client::from_conf(b.build()))
+    }
+
+    /// Credentials from a provider (IMDS, a profile), fetched once, here, so they are
+    /// checked before any request carries them.
+    fn fetch_credentials<P: ProvideCredentials>(
+        &self,
+        d: &Deadline,
+        what: &str,
+        make: impl FnOnce() -> P,
+    ) -> Result<Credentials, OcfError> {
+        let r = self.rt.block_on(within(d, what, async {
+            let provider = make();
+            provider.provide_credentials().await
+        }))?;
+        r.map_err(|e| {
+            OcfError::generic(format!(
+                "no credentials from {what}: {}",
+                DisplayErrorContext(&e)
+            ))
+        })
     }
 
     fn describe(&self, c: &aws_sdk_ec2::Client, d: &Deadline, eni: &str) -> Result<Eni, OcfError> {
@@ -371,6 +418,10 @@ struct Held {
     mac: Vec<u8>,
     ip: IpAddr,
     prefix: u8,
+    /// The start that wrote the record saw the ENI attached here and its interface
+    /// (`attached=1`, written last). Then a MAC that is no longer here means the ENI left
+    /// this node; before that, an attach may still be in flight.
+    attached: bool,
 }
 
 impl Held {
@@ -379,6 +430,7 @@ impl Held {
             mac: mac_bytes(r.get("mac")?)?,
             ip: r.parsed("ip")?,
             prefix: r.parsed("prefix")?,
+            attached: r.get("attached") == Some("1"),
         })
     }
 }
@@ -406,16 +458,18 @@ impl Agent for AwsEni {
     };
 
     fn validate(p: &AwsEniParams, ctx: &Ctx) -> Result<(), OcfError> {
-        if !p.eni_id.starts_with("eni-") {
-            return Err(OcfError::invalid_param(
-                "eni_id",
-                format!("'{}' is not an ENI id (eni-...)", p.eni_id),
-            ));
-        }
+        // Each value was checked whole when parsed (values.rs); here only what needs
+        // two of them. All of it before any network call.
         if p.device_index == 0 {
             return Err(OcfError::invalid_param(
                 "device_index",
                 "0 is the instance's primary interface",
+            ));
+        }
+        if i32::try_from(p.device_index).is_err() {
+            return Err(OcfError::invalid_param(
+                "device_index",
+                format!("{} is out of EC2's range", p.device_index),
             ));
         }
         if p.auth_type == AuthType::Key
@@ -425,25 +479,12 @@ impl Agent for AwsEni {
                 "auth_type=key needs access_key_id and secret_access_key",
             ));
         }
-        for (name, v) in [
-            ("endpoint_url", &p.endpoint_url),
-            ("imds_endpoint", &p.imds_endpoint),
-        ] {
-            if let Some(u) = v {
-                if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    return Err(OcfError::invalid_param(
-                        name,
-                        format!("'{u}' is not an http(s) URL"),
-                    ));
-                }
-            }
-        }
         if ctx.check_level() >= 10 {
             let d = &ctx.deadline;
             let api = Api::new(p, d)?;
             let me = api.instance_id(d)?;
             let c = api.ec2(p, d)?;
-            let eni = api.describe(&c, d, &p.eni_id).map_err(|e| {
+            let eni = api.describe(&c, d, p.eni_id.as_str()).map_err(|e| {
                 if e.reason.contains("UnauthorizedOperation") {
                     OcfError::configured(format!(
                         "DescribeNetworkInterfaces is not permitted: {}",
@@ -466,9 +507,9 @@ impl Agent for AwsEni {
                         &api,
                         d,
                         c.attach_network_interface()
-                            .network_interface_id(&p.eni_id)
+                            .network_interface_id(p.eni_id.as_str())
                             .instance_id(&me)
-                            .device_index(p.device_index as i32)
+                            .device_index(p.device_index.try_into().unwrap_or(i32::MAX))
                             .dry_run(true)
                             .send(),
                     ),
@@ -499,8 +540,8 @@ impl Agent for AwsEni {
         let api = Api::new(p, d)?;
         let me = api.instance_id(d)?;
         let c = api.ec2(p, d)?;
-        let eni = api.describe(&c, d, &p.eni_id)?;
-        let ip: IpAddr = match p.ip {
+        let eni = api.describe(&c, d, p.eni_id.as_str())?;
+        let ip: IpAddr = match p.ip.map(|i| IpAddr::V4(i.0)) {
             Some(ip) => {
                 if !eni.ips.contains(&ip.to_string()) {
                     return Err(OcfError::configured(format!(
@@ -528,23 +569,33 @@ impl Agent for AwsEni {
 
         // Recorded before anything changes: a stop after a failed or timed-out start
         // then knows the MAC to look for, even without the API.
-        let save = |prefix: u8, configured: bool| {
+        let save = |prefix: u8, configured: bool, attached: bool| {
             let mut r = Record::default();
             r.set("eni", &p.eni_id)
                 .set("mac", eni_mac(&mac))
                 .set("ip", ip)
                 .set("prefix", prefix)
                 .set("instance", &me)
-                .set("configured", u8::from(configured));
+                .set("configured", u8::from(configured))
+                .set("attached", u8::from(attached));
             // The non-secret parameters, for a stop whose parameters no longer parse.
             r.set("param.eni_id", &p.eni_id)
                 .set("param.auth_type", p.auth_type.as_str())
                 .set("param.profile", &p.profile);
             for (k, v) in [
-                ("region", &p.region),
-                ("endpoint_url", &p.endpoint_url),
-                ("imds_endpoint", &p.imds_endpoint),
-                ("access_key_id", &p.access_key_id),
+                ("region", p.region.as_ref().map(|v| v.to_string())),
+                (
+                    "endpoint_url",
+                    p.endpoint_url.as_ref().map(|v| v.to_string()),
+                ),
+                (
+                    "imds_endpoint",
+                    p.imds_endpoint.as_ref().map(|v| v.to_string()),
+                ),
+                (
+                    "access_key_id",
+                    p.access_key_id.as_ref().map(|v| v.to_string()),
+                ),
             ] {
                 if let Some(v) = v {
                     r.set(&format!("param.{k}"), v);
@@ -552,7 +603,7 @@ impl Agent for AwsEni {
             }
             StateFile::for_ctx(ctx).save(&r)
         };
-        save(0, false)?;
+        save(0, false, false)?;
         let mut prefix = None;
         let eni = if eni.attached_to(&me) {
             tracing::info!("{} is already attached to {me}", p.eni_id);
@@ -583,7 +634,7 @@ impl Agent for AwsEni {
             // Asked while EC2 detaches: it costs no time there.
             prefix = Some(api.subnet_prefix(&c, d, &eni.subnet)?);
             if eni.attachment.as_ref().is_some_and(|a| a.0 != me) {
-                api.wait_for(&c, d, &p.eni_id, "detach", |e| {
+                api.wait_for(&c, d, p.eni_id.as_str(), "detach", |e| {
                     e.attachment.is_none() || e.status == "available"
                 })?;
             }
@@ -597,14 +648,14 @@ impl Agent for AwsEni {
                     d,
                     "AttachNetworkInterface",
                     c.attach_network_interface()
-                        .network_interface_id(&p.eni_id)
+                        .network_interface_id(p.eni_id.as_str())
                         .instance_id(&me)
-                        .device_index(p.device_index as i32)
+                        .device_index(p.device_index.try_into().unwrap_or(i32::MAX))
                         .send(),
                 ))?;
                 r.map_err(|e| api_err("AttachNetworkInterface", &e))?;
             }
-            api.wait_for(&c, d, &p.eni_id, "attach", |e| e.attached_to(&me))?
+            api.wait_for(&c, d, p.eni_id.as_str(), "attach", |e| e.attached_to(&me))?
         };
         let prefix = match prefix {
             Some(p) => p,
@@ -667,7 +718,7 @@ impl Agent for AwsEni {
             nl.set_up(d, link.index)
                 .map_err(|e| OcfError::generic(format!("cannot bring {} up: {e}", link.name)))?;
         }
-        save(prefix, configured)?;
+        save(prefix, configured, true)?;
         tracing::info!("{} attached to {me}, {ip} live on {}", p.eni_id, link.name);
         Ok(())
     }
@@ -675,12 +726,40 @@ impl Agent for AwsEni {
     fn stop(p: Option<&AwsEniParams>, ctx: &Ctx) -> Result<(), OcfError> {
         let d = &ctx.deadline;
         let state = StateFile::for_ctx(ctx);
-        let held = state.load()?.as_ref().and_then(Held::from_record);
+        // Local evidence first. Start writes the record before it changes anything, so no
+        // record means this node has not started the ENI since boot: nothing of ours to
+        // stop, and no API or IMDS call. (If the ENI is attached here anyway, it survived a
+        // reboot: the start on another node detaches it from us.)
+        let rec = match state.load() {
+            Ok(None) => {
+                tracing::info!(
+                    "no record of a start on this node since boot: nothing of ours to stop"
+                );
+                return Ok(());
+            }
+            Ok(Some(r)) => Some(r),
+            Err(e) => {
+                tracing::warn!("{}; finding the ENI without the record", e.reason);
+                None
+            }
+        };
+        let held = rec.as_ref().and_then(Held::from_record);
         let nl = Netlink::open()?;
         let absent_here =
             |h: &Held| -> Result<bool, OcfError> { Ok(link_with_mac(&nl, d, &h.mac)?.is_none()) };
+        // A start that completed saw the interface here; its MAC gone means the ENI left
+        // this node (an interface with an ENI's MAC exists only while EC2 attaches it here).
+        if let Some(h) = held.as_ref().filter(|h| h.attached) {
+            if absent_here(h)? {
+                tracing::info!(
+                    "no interface with MAC {} here: the ENI is no longer attached to this node",
+                    eni_mac(&h.mac)
+                );
+                forget(&state);
+                return Ok(());
+            }
+        }
         // Broken parameters: the valid ones still say where the API is and who we are.
-        let rec = state.load()?;
         let lenient = match p {
             Some(_) => None,
             None => ocf::params::lenient_with::<AwsEniParams>(&ctx.env, |name| {
@@ -691,13 +770,24 @@ impl Agent for AwsEni {
         };
         let Some(p) = p.or(lenient.as_ref()) else {
             // No usable parameters: only the record can prove anything.
-            return match &held {
-                None => state.remove(),
-                Some(h) if absent_here(h)? => state.remove(),
-                Some(h) => Err(OcfError::generic(format!(
+            return match (&rec, &held) {
+                (_, Some(h)) if absent_here(h)? => {
+                    forget(&state);
+                    Ok(())
+                }
+                (_, Some(h)) => Err(OcfError::generic(format!(
                     "the parameters are broken and the interface with MAC {} is still here",
                     eni_mac(&h.mac)
                 ))),
+                (Some(_), None) => {
+                    tracing::warn!("the record names no interface: nothing to stop");
+                    forget(&state);
+                    Ok(())
+                }
+                (None, None) => Err(OcfError::generic(
+                    "the state directory is unusable and the parameters name no valid ENI: \
+                     cannot tell whether an ENI of this resource is attached here",
+                )),
             };
         };
         // The API side: detach only if attached to *this* instance, which the ENI's MAC
@@ -705,7 +795,7 @@ impl Agent for AwsEni {
         let api_result = (|| -> Result<(), OcfError> {
             let api = Api::new(p, d)?;
             let c = api.ec2(p, d)?;
-            let eni = api.describe(&c, d, &p.eni_id)?;
+            let eni = api.describe(&c, d, p.eni_id.as_str())?;
             let mac = mac_bytes(&eni.mac);
             let local = match &mac {
                 Some(m) => link_with_mac(&nl, d, m)?.is_some(),
@@ -733,7 +823,7 @@ impl Agent for AwsEni {
             // An attach still in flight (a start that timed out) cannot be detached yet
             // on EC2: let it finish first.
             let (att, status) = if status == "attaching" {
-                let e = api.wait_for(&c, d, &p.eni_id, "attach in flight", |e| {
+                let e = api.wait_for(&c, d, p.eni_id.as_str(), "attach in flight", |e| {
                     e.attachment.as_ref().is_none_or(|a| a.2 != "attaching")
                 })?;
                 match e.attachment {
@@ -756,7 +846,7 @@ impl Agent for AwsEni {
                     }
                 }
             }
-            api.wait_for(&c, d, &p.eni_id, "detach", |e| {
+            api.wait_for(&c, d, p.eni_id.as_str(), "detach", |e| {
                 e.attachment.as_ref().is_none_or(|a| a.0 != inst)
             })?;
             // And gone from the OS.
@@ -777,12 +867,16 @@ impl Agent for AwsEni {
             Ok(())
         })();
         match api_result {
-            Ok(()) => state.remove(),
+            Ok(()) => {
+                forget(&state);
+                Ok(())
+            }
             Err(e)
                 if e.kind == ocf::ErrorKind::Configured && e.reason.contains("does not exist") =>
             {
                 tracing::warn!("{}; nothing to stop", e.reason);
-                state.remove()
+                forget(&state);
+                Ok(())
             }
             Err(e) => match &held {
                 // The API is out of reach, but the ENI's interface is provably not here.
@@ -792,32 +886,24 @@ impl Agent for AwsEni {
                         e.reason,
                         eni_mac(&h.mac)
                     );
-                    state.remove()
+                    forget(&state);
+                    Ok(())
                 }
-                Some(_) => Err(e),
-                // No record: this node has not started it since boot (start records before
-                // it touches anything), which is also why its probe says 7. If the ENI is
-                // attached here anyway (it survives a reboot), the start on another node
-                // detaches it from us.
-                None => {
-                    tracing::warn!(
-                        "{}; this node has no record of starting {}: nothing of ours to stop",
-                        e.reason,
-                        p.eni_id
-                    );
-                    state.remove()
-                }
+                // The interface is here (or, without a usable record, nothing tells us
+                // which one is ours): not verified stopped.
+                _ => Err(e),
             },
         }
     }
 
     fn monitor(p: Option<&AwsEniParams>, ctx: &Ctx) -> Result<Status, OcfError> {
         let d = &ctx.deadline;
-        let Some(h) = StateFile::for_ctx(ctx)
-            .load()?
-            .as_ref()
-            .and_then(Held::from_record)
-        else {
+        let rec = match StateFile::for_ctx(ctx).load() {
+            Ok(r) => r,
+            Err(e) => return monitor_without_record(p, ctx, e),
+        };
+        // No record since boot: not started here (no API or IMDS call).
+        let Some(h) = rec.as_ref().and_then(Held::from_record) else {
             return Ok(Status::NotRunning);
         };
         let nl = Netlink::open()?;
@@ -834,7 +920,7 @@ impl Agent for AwsEni {
                 let api = Api::new(p, d)?;
                 let me = api.instance_id(d)?;
                 let c = api.ec2(p, d)?;
-                let eni = api.describe(&c, d, &p.eni_id)?;
+                let eni = api.describe(&c, d, p.eni_id.as_str())?;
                 if !eni.attached_to(&me) {
                     return Err(OcfError::generic(format!(
                         "the interface is here, but EC2 says {} is {:?}",
@@ -844,6 +930,80 @@ impl Agent for AwsEni {
             }
         }
         Ok(Status::Success)
+    }
+}
+
+/// The state directory is unusable: the ENI's identity (its MAC) comes from EC2, and the
+/// answer from whether an interface with that MAC, holding the address, is here.
+fn monitor_without_record(
+    p: Option<&AwsEniParams>,
+    ctx: &Ctx,
+    why: OcfError,
+) -> Result<Status, OcfError> {
+    let d = &ctx.deadline;
+    tracing::warn!("{}; finding the ENI without the record", why.reason);
+    let lenient = match p {
+        Some(_) => None,
+        None => ocf::params::lenient::<AwsEniParams>(&ctx.env),
+    };
+    let Some(p) = p.or(lenient.as_ref()) else {
+        return Err(OcfError::generic(format!(
+            "{}, and the parameters name no valid ENI: cannot tell whether it is attached here",
+            why.reason
+        )));
+    };
+    let api = Api::new(p, d)?;
+    let c = api.ec2(p, d)?;
+    let eni = api.describe(&c, d, p.eni_id.as_str())?;
+    let Some(mac) = mac_bytes(&eni.mac) else {
+        return Ok(Status::NotRunning);
+    };
+    let nl = Netlink::open()?;
+    let Some(link) = link_with_mac(&nl, d, &mac)? else {
+        tracing::info!("no interface with MAC {} here", eni.mac);
+        return Ok(Status::NotRunning);
+    };
+    let ip =
+        p.ip.map(|i| IpAddr::V4(i.0))
+            .or_else(|| eni.primary_ip.parse().ok());
+    match ip {
+        Some(ip) if has_ip(&nl, d, link.index, ip)? => Ok(Status::Success),
+        _ => {
+            tracing::info!("{} is here as {} without its address", p.eni_id, link.name);
+            Ok(Status::NotRunning)
+        }
+    }
+}
+
+/// Credentials go into the `Authorization` and `X-Amz-Security-Token` headers, which
+/// aws-runtime builds with `HeaderValue::from_str(..).unwrap()`: whatever their source
+/// (parameters, IMDS, a profile file), they are printable ASCII without whitespace first.
+fn credentials_usable(c: &Credentials) -> Result<(), OcfError> {
+    let printable = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    };
+    let bad = if !printable(c.access_key_id(), 128) {
+        Some("access key id")
+    } else if !printable(c.secret_access_key(), 256) {
+        Some("secret access key")
+    } else if c.session_token().is_some_and(|t| !printable(t, 8192)) {
+        Some("session token")
+    } else {
+        None
+    };
+    match bad {
+        Some(what) => Err(OcfError::generic(format!(
+            "the credentials' {what} is not printable ASCII without whitespace (not shown)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A record left behind after a verified stop is a warning, never a failed stop (the
+/// next probe finds the MAC absent and says 7).
+fn forget(state: &StateFile) {
+    if let Err(e) = state.remove() {
+        tracing::warn!("{}; the ENI is verified not attached here", e.reason);
     }
 }
 
