@@ -226,7 +226,10 @@ fn cases() -> Vec<Case> {
             agent: "mysql",
             params: &[],
             steps: &["start", "!stop-worker", "stop6", "!cont", "stop", "probe"],
-            differs: &[(2, 0, ANY_CODE, WHY_STOPPED)],
+            differs: &[
+                (2, 0, ANY_CODE, WHY_STOPPED),
+                (5, 7, ANY_CODE, WHY_SAFE_LEFT),
+            ],
             left: (0, ANY, WHY_SAFE_LEFT),
         },
     ]
