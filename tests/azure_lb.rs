@@ -307,6 +307,45 @@ fn validate_all_rejects_inconsistent_parameters() {
 }
 
 #[test]
+fn bind_address_must_be_one_a_probe_can_connect_to() {
+    let lb = Lb::new("unicast", 61000);
+    for (addr, why) in [
+        ("224.0.0.1", "is a multicast address"),
+        ("239.255.0.1", "is a multicast address"),
+        ("255.255.255.255", "is the broadcast address"),
+        ("ff02::1", "is a multicast address"),
+        ("::ffff:127.0.0.1", "is an IPv4-mapped IPv6 address"),
+        ("fe80::1", "is an IPv6 link-local address"),
+    ] {
+        let env = lb.env.clone().param("bind_address", addr);
+        for action in ["validate-all", "start"] {
+            let r = env.run(&lb.link, action);
+            assert_eq!(r.code, 6, "{addr} {action}: {}", r.stderr);
+            let reason = r.reason().unwrap();
+            assert!(
+                reason.contains(&format!("parameter bind_address: {addr} {why}")),
+                "{addr}: {reason}"
+            );
+        }
+        assert!(
+            lb.responders().is_empty(),
+            "{addr}: a responder was started"
+        );
+    }
+    // The unspecified addresses mean every address of their family.
+    let any4 = lb.env.clone().param("bind_address", "0.0.0.0");
+    assert_eq!(any4.run(&lb.link, "start").code, 0);
+    assert!(connect("127.0.0.1:61000").is_ok());
+    assert!(connect("[::1]:61000").is_err(), "0.0.0.0 listens on IPv6");
+    let any6 = lb.env.clone().param("bind_address", "::");
+    assert_eq!(any6.run(&lb.link, "start").code, 0);
+    assert_eq!(lb.field("addr"), "[::]:61000");
+    assert!(connect("[::1]:61000").is_ok());
+    assert!(connect("127.0.0.1:61000").is_err(), ":: is IPv6 only");
+    assert_eq!(any6.run(&lb.link, "monitor").code, 0);
+}
+
+#[test]
 fn responder_survives_the_agents_process_group_being_killed() {
     use std::os::unix::process::CommandExt;
     let lb = Lb::new("pgrp", 61000);

@@ -37,7 +37,10 @@ ocf::params! {
             "Bind address",
             "Listen only on this local address instead of every address, e.g. the node's own \
              address in the back-end pool, so that nothing else on the node answers for it. \
-             Unset: every address of the family chosen by listen.",
+             A unicast address: a multicast or broadcast address, an IPv4-mapped IPv6 address \
+             (give the IPv4 address) or an IPv6 link-local one (it needs an interface this \
+             parameter cannot name) is refused. 0.0.0.0 means every IPv4 address and :: every \
+             IPv6 address (IPv6 only). Unset: every address of the family chosen by listen.",
         ),
         backlog: u32 => ParamSpec::new(
             "Connection cap",
@@ -78,6 +81,33 @@ fn bind_target(p: &AzureLbParams, ipv6: bool) -> (IpAddr, bool) {
         (None, Listen::Ipv6Enable) => (Ipv6Addr::UNSPECIFIED.into(), false),
         (None, Listen::Default) if ipv6 => (Ipv6Addr::UNSPECIFIED.into(), false),
         (None, Listen::Default) => (Ipv4Addr::UNSPECIFIED.into(), false),
+    }
+}
+
+/// Why `a` cannot be the local address probes connect to (`None`: it can). Linux lets a
+/// TCP socket bind a multicast or broadcast address, but no connection ever reaches it, so
+/// such a start would succeed and the load balancer would mark the node down.
+/// The unspecified addresses are allowed: every address of their family.
+fn not_bindable(a: IpAddr) -> Option<&'static str> {
+    match a {
+        IpAddr::V4(v4) if v4.is_multicast() => {
+            Some("is a multicast address; probes connect to a unicast address")
+        }
+        IpAddr::V4(v4) if v4.is_broadcast() => {
+            Some("is the broadcast address; probes connect to a unicast address")
+        }
+        IpAddr::V6(v6) if v6.is_multicast() => {
+            Some("is a multicast address; probes connect to a unicast address")
+        }
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => Some(
+            "is an IPv4-mapped IPv6 address, which an IPv6 socket cannot bind: give the IPv4 \
+             address",
+        ),
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(
+            "is an IPv6 link-local address, which needs an interface (a scope) that \
+             bind_address cannot name",
+        ),
+        _ => None,
     }
 }
 
@@ -130,6 +160,14 @@ impl Agent for AzureLb {
                 "backlog",
                 format!("{} is not within 1 to 65535", p.backlog),
             ));
+        }
+        if let Some(a) = p.bind_address {
+            if let Some(why) = not_bindable(a) {
+                return Err(OcfError::invalid_param(
+                    "bind_address",
+                    format!("{a} {why}"),
+                ));
+            }
         }
         match (p.bind_address, p.listen) {
             (Some(a @ IpAddr::V6(_)), Listen::Ipv4Only) => {
