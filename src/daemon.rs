@@ -328,15 +328,67 @@ pub fn silence(id: &Identity, deadline: &Deadline) -> Result<(), OcfError> {
     terminate(id, deadline)
 }
 
-/// Running processes of `spec` (same executable, exactly its argv[0]): helpers whose
-/// record was lost.
+/// `pid`'s arguments, argv[0] first (`None` once it is gone).
+pub fn cmdline(pid: i32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let raw = raw.strip_suffix(&[0]).unwrap_or(&raw);
+    Some(
+        raw.split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
+}
+
+fn netns_inode(pid: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}/ns/net"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// Is `pid`'s executable the file `ours` names (`/proc/<pid>/exe`, read as a link)?
+/// The same file, or -- after a package upgrade replaced it -- the deleted file that
+/// had our path.
+fn same_executable(pid: i32, ours: &std::path::Path) -> bool {
+    let Some(theirs) = procfs::exe(pid) else {
+        return false;
+    };
+    if theirs == ours {
+        return true;
+    }
+    let t = theirs.to_string_lossy();
+    t.strip_suffix(" (deleted)")
+        .is_some_and(|p| std::path::Path::new(p) == ours)
+}
+
+/// Running processes of `spec`, found by identity alone (for helpers whose record was
+/// lost, or could not be read): the same executable as `spec.exe`, exactly its argv[0]
+/// (the marker naming agent and instance), its arguments starting with `spec.args`, and
+/// in our network namespace (the nodes of a lab share one pid namespace; a helper of the
+/// same instance on another node is not ours). Alive, with pid + start time.
 pub fn find_running(spec: &Spawn) -> Vec<Identity> {
-    let exe = std::fs::canonicalize(&spec.exe).ok();
+    let exe = match procfs::exe(std::process::id() as i32) {
+        Some(me) if spec.exe == std::path::Path::new("/proc/self/exe") => Some(me),
+        _ => std::fs::canonicalize(&spec.exe).ok(),
+    };
+    let Some(exe) = exe else {
+        return vec![];
+    };
+    // thread-self: a test thread may have a namespace of its own.
+    let our_ns = netns_inode("thread-self");
     let me = std::process::id() as i32;
     procfs::pids()
         .into_iter()
-        .filter(|&p| p != me && procfs::argv0(p).as_deref() == Some(spec.argv0.as_str()))
-        .filter(|&p| exe.is_some() && procfs::exe(p) == exe)
+        .filter(|&p| p != me)
+        .filter(|&p| {
+            cmdline(p).is_some_and(|argv| {
+                argv.first() == Some(&spec.argv0)
+                    && argv.len() > spec.args.len()
+                    && argv[1..=spec.args.len()] == spec.args[..]
+            })
+        })
+        .filter(|&p| same_executable(p, &exe))
+        .filter(|&p| our_ns.is_some() && netns_inode(&p.to_string()) == our_ns)
         .filter_map(Identity::of)
         .filter(Identity::is_alive)
         .collect()

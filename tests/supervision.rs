@@ -180,3 +180,43 @@ fn silence_stops_then_kills_even_a_helper_that_ignores_sigterm_without_waiting_f
     assert!(daemon::silence(&id, &Deadline::after(Duration::from_secs(1))).is_ok());
     kill(id.pid);
 }
+
+#[test]
+fn find_running_goes_by_identity_and_only_in_our_network_namespace() {
+    let marker = format!("rustha-test sleeper {}", instance("ns"));
+    let id = daemon::spawn(
+        &sleeper(&marker, &[]),
+        &Deadline::after(Duration::from_secs(10)),
+    )
+    .unwrap();
+    let helper = Stopped(id.clone());
+    assert_eq!(
+        daemon::find_running(&sleeper(&marker, &[])),
+        vec![id.clone()]
+    );
+    // Its arguments are part of who it is; a marker alone is not enough.
+    assert!(daemon::find_running(&sleeper(&marker, &["--other"])).is_empty());
+    let other_marker = format!("{marker}x");
+    assert!(daemon::find_running(&sleeper(&other_marker, &[])).is_empty());
+    // The same process seen from another network namespace (another node of a lab on
+    // this host: one pid namespace, one netns per node) is not that node's.
+    let m = marker.clone();
+    let seen = std::thread::spawn(move || {
+        private_netns();
+        daemon::find_running(&sleeper(&m, &[]))
+    })
+    .join()
+    .unwrap();
+    assert!(seen.is_empty(), "found from another netns: {seen:?}");
+    drop(helper);
+    assert!(daemon::find_running(&sleeper(&marker, &[])).is_empty());
+}
+
+/// A detached helper this test started, stopped by its identity however the test ends.
+struct Stopped(Identity);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = daemon::terminate(&self.0, &Deadline::after(Duration::from_secs(10)));
+    }
+}
