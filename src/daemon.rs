@@ -472,9 +472,13 @@ pub fn find_running(spec: &Spawn) -> Vec<Identity> {
     // thread-self: a test thread may have a namespace of its own.
     let our_ns = netns_inode("thread-self");
     let me = std::process::id() as i32;
+    // Cheapest test first: reading a process's cmdline reads its memory (~10 us each);
+    // its exe link is one readlink, and only our own binary's processes pass it.
     procfs::pids()
         .into_iter()
         .filter(|&p| p != me)
+        .filter(|&p| same_executable(p, &exe))
+        .filter(|&p| our_ns.is_some() && netns_inode(&p.to_string()) == our_ns)
         .filter(|&p| {
             cmdline(p).is_some_and(|argv| {
                 argv.first() == Some(&spec.argv0)
@@ -482,8 +486,6 @@ pub fn find_running(spec: &Spawn) -> Vec<Identity> {
                     && argv[1..=spec.args.len()] == spec.args[..]
             })
         })
-        .filter(|&p| same_executable(p, &exe))
-        .filter(|&p| our_ns.is_some() && netns_inode(&p.to_string()) == our_ns)
         .filter_map(Identity::of)
         .filter(Identity::is_alive)
         .collect()
