@@ -242,9 +242,104 @@ impl Ready {
     }
 }
 
-/// After reporting ready: leave the agent's session and process group.
+/// After reporting ready: leave the agent's session and process group, and give back
+/// the pages start-up touched (see [`release_startup_pages`]). Every long-lived helper
+/// calls this once, when its set-up is done.
 pub fn detach() {
     let _ = nix::unistd::setsid();
+    release_startup_pages();
+}
+
+/// One mapping of `/proc/self/smaps`: its range, whether it is writable, its path, and
+/// its `Anonymous:` size (copy-on-write pages, which the file cannot give back).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub start: usize,
+    pub end: usize,
+    pub writable: bool,
+    pub path: String,
+    pub anonymous_kb: u64,
+}
+
+/// Parse `/proc/<pid>/smaps` text.
+pub fn parse_smaps(text: &str) -> Vec<Mapping> {
+    let mut out: Vec<Mapping> = Vec::new();
+    for line in text.lines() {
+        let mut f = line.split_ascii_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-') {
+            if let (Ok(start), Ok(end)) =
+                (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+            {
+                let perms = f.next().unwrap_or("");
+                // offset, dev, inode, then the path (which may contain spaces).
+                let path = line
+                    .splitn(6, ' ')
+                    .nth(5)
+                    .map(|p| p.trim_start().to_string())
+                    .unwrap_or_default();
+                out.push(Mapping {
+                    start,
+                    end,
+                    writable: perms.as_bytes().get(1) == Some(&b'w'),
+                    path,
+                    // Unknown until its Anonymous: line: never trimmed without one.
+                    anonymous_kb: u64::MAX,
+                });
+                continue;
+            }
+        }
+        if first == "Anonymous:" {
+            if let (Some(m), Some(kb)) = (out.last_mut(), f.next().and_then(|v| v.parse().ok())) {
+                m.anonymous_kb = kb;
+            }
+        }
+    }
+    out
+}
+
+/// The mappings of our own executable that can be dropped from the page tables without
+/// losing anything: not writable, and not one copy-on-written page (`Anonymous: 0 kB`;
+/// dropping a CoW page would revert it to the file's bytes). `code` is an address inside
+/// our text, which names the executable's path.
+pub fn clean_exe_mappings(maps: &[Mapping], code: usize) -> Vec<&Mapping> {
+    let Some(exe) = maps
+        .iter()
+        .find(|m| m.start <= code && code < m.end && !m.path.is_empty())
+        .map(|m| m.path.as_str())
+    else {
+        return vec![];
+    };
+    maps.iter()
+        .filter(|m| m.path == exe && !m.writable && m.anonymous_kb == 0)
+        .collect()
+}
+
+/// Drop the file-backed, never-written pages of our own executable from this process's
+/// page tables (`madvise(MADV_DONTNEED)`): the one binary is large (the AWS SDK is in it),
+/// and start-up (the dispatcher, argument parsing, fault-around of 64 KB at a time) maps
+/// far more of it than a helper's loop ever runs again. They stay in the page cache, so
+/// only the pages the loop touches come back, each at the cost of a minor fault.
+/// Writable mappings and any with a copy-on-written page are left alone, and heap and
+/// stack are not touched. Best effort: any failure leaves the process as it was.
+pub fn release_startup_pages() {
+    let Ok(text) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let maps = parse_smaps(&text);
+    let here = release_startup_pages as fn() as usize;
+    for m in clean_exe_mappings(&maps, here) {
+        // SAFETY: a read-only, file-backed private mapping without anonymous pages: after
+        // MADV_DONTNEED its pages fault back in from the same file, unchanged. Nothing is
+        // unmapped; no memory that Rust owns changes contents.
+        unsafe {
+            libc::madvise(
+                m.start as *mut libc::c_void,
+                m.end - m.start,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
 }
 
 /// Wait until the process is dead (exited or zombie) or the deadline passes.
@@ -328,15 +423,69 @@ pub fn silence(id: &Identity, deadline: &Deadline) -> Result<(), OcfError> {
     terminate(id, deadline)
 }
 
-/// Running processes of `spec` (same executable, exactly its argv[0]): helpers whose
-/// record was lost.
+/// `pid`'s arguments, argv[0] first (`None` once it is gone).
+pub fn cmdline(pid: i32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let raw = raw.strip_suffix(&[0]).unwrap_or(&raw);
+    Some(
+        raw.split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
+}
+
+fn netns_inode(pid: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}/ns/net"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// Is `pid`'s executable the file `ours` names (`/proc/<pid>/exe`, read as a link)?
+/// The same file, or -- after a package upgrade replaced it -- the deleted file that
+/// had our path.
+fn same_executable(pid: i32, ours: &std::path::Path) -> bool {
+    let Some(theirs) = procfs::exe(pid) else {
+        return false;
+    };
+    if theirs == ours {
+        return true;
+    }
+    let t = theirs.to_string_lossy();
+    t.strip_suffix(" (deleted)")
+        .is_some_and(|p| std::path::Path::new(p) == ours)
+}
+
+/// Running processes of `spec`, found by identity alone (for helpers whose record was
+/// lost, or could not be read): the same executable as `spec.exe`, exactly its argv[0]
+/// (the marker naming agent and instance), its arguments starting with `spec.args`, and
+/// in our network namespace (the nodes of a lab share one pid namespace; a helper of the
+/// same instance on another node is not ours). Alive, with pid + start time.
 pub fn find_running(spec: &Spawn) -> Vec<Identity> {
-    let exe = std::fs::canonicalize(&spec.exe).ok();
+    let exe = match procfs::exe(std::process::id() as i32) {
+        Some(me) if spec.exe == std::path::Path::new("/proc/self/exe") => Some(me),
+        _ => std::fs::canonicalize(&spec.exe).ok(),
+    };
+    let Some(exe) = exe else {
+        return vec![];
+    };
+    // thread-self: a test thread may have a namespace of its own.
+    let our_ns = netns_inode("thread-self");
     let me = std::process::id() as i32;
+    // Cheapest test first: reading a process's cmdline reads its memory (~10 us each);
+    // its exe link is one readlink, and only our own binary's processes pass it.
     procfs::pids()
         .into_iter()
-        .filter(|&p| p != me && procfs::argv0(p).as_deref() == Some(spec.argv0.as_str()))
-        .filter(|&p| exe.is_some() && procfs::exe(p) == exe)
+        .filter(|&p| p != me)
+        .filter(|&p| same_executable(p, &exe))
+        .filter(|&p| our_ns.is_some() && netns_inode(&p.to_string()) == our_ns)
+        .filter(|&p| {
+            cmdline(p).is_some_and(|argv| {
+                argv.first() == Some(&spec.argv0)
+                    && argv.len() > spec.args.len()
+                    && argv[1..=spec.args.len()] == spec.args[..]
+            })
+        })
         .filter_map(Identity::of)
         .filter(Identity::is_alive)
         .collect()
@@ -390,6 +539,72 @@ mod tests {
             Liveness::Dead("recorded before the last boot")
         );
         assert_eq!(Identity::read_from(&Record::default()), None);
+    }
+
+    #[test]
+    fn only_clean_read_only_mappings_of_our_executable_are_released() {
+        let smaps = "\
+00400000-00500000 r--p 00000000 fd:01 42                                 /usr/libexec/rustha/rustha
+Size:               1024 kB
+Rss:                 300 kB
+Anonymous:             0 kB
+VmFlags: rd mr mw me
+00500000-00900000 r-xp 00100000 fd:01 42                                 /usr/libexec/rustha/rustha
+Size:               4096 kB
+Anonymous:             0 kB
+00900000-00a00000 r--p 00500000 fd:01 42                                 /usr/libexec/rustha/rustha
+Size:               1024 kB
+Anonymous:            12 kB
+00a00000-00a10000 rw-p 00600000 fd:01 42                                 /usr/libexec/rustha/rustha
+Size:                 64 kB
+Anonymous:             0 kB
+00b00000-00b10000 r-xp 00000000 fd:01 43                                 /usr/lib/other lib.so
+Size:                 64 kB
+Anonymous:             0 kB
+00c00000-00c10000 r--p 00000000 fd:01 42                                 /usr/libexec/rustha/rustha
+Size:                 64 kB
+01000000-01100000 rw-p 00000000 00:00 0                                  [heap]
+Anonymous:            64 kB
+";
+        let maps = parse_smaps(smaps);
+        assert_eq!(maps.len(), 7);
+        assert_eq!(maps[6].path, "[heap]");
+        assert_eq!(maps[4].path, "/usr/lib/other lib.so");
+        assert_eq!(maps[5].path, "/usr/libexec/rustha/rustha");
+        assert_eq!(maps[5].anonymous_kb, u64::MAX, "no Anonymous: line seen");
+        let ranges = |code| -> Vec<(usize, usize)> {
+            clean_exe_mappings(&maps, code)
+                .iter()
+                .map(|m| (m.start, m.end))
+                .collect()
+        };
+        // rodata and text; not the RELRO part with CoW pages, not .data, not another
+        // file, not a mapping whose smaps lacked its Anonymous: line.
+        assert_eq!(
+            ranges(0x0050_1234),
+            vec![(0x40_0000, 0x50_0000), (0x50_0000, 0x90_0000)]
+        );
+        assert_eq!(ranges(0x00b0_0010), vec![(0xb0_0000, 0xb1_0000)]);
+        assert!(ranges(0x0300_0000).is_empty(), "an address in no mapping");
+        assert!(ranges(0x0100_0000).is_empty(), "the heap");
+    }
+
+    #[test]
+    fn releasing_startup_pages_keeps_the_process_working() {
+        let maps = parse_smaps(&std::fs::read_to_string("/proc/self/smaps").unwrap());
+        let here = releasing_startup_pages_keeps_the_process_working as fn() as usize;
+        assert!(!clean_exe_mappings(&maps, here).is_empty(), "{maps:?}");
+        // A written page of a writable mapping (.data) keeps what was written.
+        static WRITTEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        WRITTEN.store(12345, std::sync::atomic::Ordering::SeqCst);
+        const TABLE: [u64; 4] = [0x0123_4567_89ab_cdef, 7, 11, 13];
+        let table = std::hint::black_box(&TABLE);
+        let before: u64 = table.iter().fold(0, |a, &x| a.rotate_left(7) ^ x);
+        release_startup_pages();
+        assert_eq!(WRITTEN.load(std::sync::atomic::Ordering::SeqCst), 12345);
+        // Code and read-only data fault back in from the file, unchanged.
+        let after: u64 = table.iter().fold(0, |a, &x| a.rotate_left(7) ^ x);
+        assert_eq!(before, after);
     }
 
     #[test]

@@ -146,12 +146,30 @@ fn monitor_requires_the_listening_socket_to_belong_to_the_recorded_process() {
 }
 
 #[test]
-fn lost_record_probe_says_stopped_and_stop_still_finds_the_responder() {
+fn lost_record_probe_and_monitor_find_the_running_responder_and_stop_stops_it() {
     let lb = Lb::new("lost", 61000);
     assert_eq!(lb.run("start").code, 0);
     let pid = lb.pid();
     std::fs::remove_file(lb.record_path()).unwrap();
-    assert_eq!(lb.run("monitor").code, 7);
+    // It still listens: a 7 would have Pacemaker start it on a second node.
+    let r = lb.run("monitor");
+    assert_eq!(r.code, 0, "probe: {}", r.stderr);
+    assert!(
+        r.stderr.contains("runs without a state record"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        lb.env.clone().interval(10000).run(&lb.link, "monitor").code,
+        0
+    );
+    let deep = lb.env.clone().interval(10000).var("OCF_CHECK_LEVEL", "10");
+    assert_eq!(deep.run(&lb.link, "monitor").code, 0);
+    // Another instance's probe does not take it for its own.
+    let other = Env::pacemaker(&instance("other"), lb.state.path()).param("port", "61000");
+    assert_eq!(other.run(&lb.link, "monitor").code, 7);
+    assert_eq!(other.run(&lb.link, "stop").code, 0);
+    assert!(alive(pid), "another instance's stop stopped this responder");
     // start takes over the port from its own stray rather than failing on it.
     assert_eq!(
         lb.run("start").code,
@@ -164,6 +182,134 @@ fn lost_record_probe_says_stopped_and_stop_still_finds_the_responder() {
     assert_eq!(lb.run("stop").code, 0);
     assert!(!alive(pid), "stop left the stray responder running");
     assert!(connect("127.0.0.1:61000").is_err());
+    assert_eq!(lb.run("monitor").code, 7);
+}
+
+#[test]
+fn a_responder_of_the_same_instance_on_another_node_is_not_ours() {
+    // The nodes of a lab share one pid namespace; each has its own network namespace.
+    let lb = Lb::new("node", 61000);
+    assert_eq!(lb.run("start").code, 0);
+    let pid = lb.pid();
+    let (link, inst) = (lb.link.clone(), lb.instance.clone());
+    let (probe, stop) = std::thread::spawn(move || {
+        private_netns();
+        let state = TempDir::new("node-b-state");
+        let env = Env::pacemaker(&inst, state.path()).param("port", "61000");
+        (env.run(&link, "monitor"), env.run(&link, "stop"))
+    })
+    .join()
+    .unwrap();
+    assert_eq!(probe.code, 7, "{}", probe.stderr);
+    assert_eq!(stop.code, 0, "{}", stop.stderr);
+    assert!(alive(pid), "the other node's stop stopped our responder");
+    assert_eq!(lb.run("monitor").code, 0);
+}
+
+/// A read-only bind mount of `dir` onto itself, in a private mount namespace of this test
+/// thread (its processes inherit it; the host's mounts are not touched). Undone on drop.
+struct ReadOnly(std::ffi::CString);
+
+impl ReadOnly {
+    fn over(dir: &std::path::Path) -> ReadOnly {
+        use std::ptr::null;
+        let c = |s: &str| std::ffi::CString::new(s).unwrap();
+        let d = c(dir.to_str().unwrap());
+        let root = c("/");
+        // SAFETY: plain syscalls on NUL-terminated strings that outlive them.
+        unsafe {
+            assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0, "unshare(CLONE_NEWNS)");
+            let rc = libc::mount(
+                null(),
+                root.as_ptr(),
+                null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                null(),
+            );
+            assert_eq!(rc, 0, "make / private");
+            let rc = libc::mount(d.as_ptr(), d.as_ptr(), null(), libc::MS_BIND, null());
+            assert_eq!(rc, 0, "bind mount");
+            let rc = libc::mount(
+                null(),
+                d.as_ptr(),
+                null(),
+                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
+                null(),
+            );
+            assert_eq!(rc, 0, "remount read-only");
+        }
+        ReadOnly(d)
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        // SAFETY: unmounting the mount this guard made.
+        unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+#[test]
+fn read_only_state_dir_does_not_fail_a_stop_that_stopped_the_responder() {
+    let lb = Lb::new("rostate", 61000);
+    assert_eq!(lb.run("start").code, 0);
+    let pid = lb.pid();
+    let ro = ReadOnly::over(lb.state.path());
+    assert!(
+        std::fs::write(lb.state.path().join("probe"), "x").is_err(),
+        "state dir is still writable"
+    );
+    let r = lb.run("stop");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!alive(pid), "stop returned 0 with the responder alive");
+    assert!(connect("127.0.0.1:61000").is_err());
+    // The record that could not be removed is a warning that names it.
+    assert!(
+        r.stderr.contains(lb.record_path().to_str().unwrap()),
+        "{}",
+        r.stderr
+    );
+    // The leftover record names a dead pid: the next probe says stopped, stop again 0.
+    assert!(lb.record_path().exists());
+    assert_eq!(lb.run("monitor").code, 7);
+    assert_eq!(lb.run("stop").code, 0);
+    drop(ro);
+    assert_eq!(lb.run("stop").code, 0);
+    assert!(!lb.record_path().exists());
+}
+
+#[test]
+fn unusable_state_dir_probe_and_stop_go_by_identity() {
+    let lb = Lb::new("filestate", 61000);
+    let file = lb.state.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let broken = lb
+        .env
+        .clone()
+        .var("RUSTHA_STATE_DIR", file.to_str().unwrap());
+    // Nothing runs: probe 7, stop 0.
+    let r = broken.run(&lb.link, "monitor");
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    assert_eq!(
+        broken.clone().interval(10000).run(&lb.link, "monitor").code,
+        7
+    );
+    let r = broken.run(&lb.link, "stop");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A responder of this instance runs (started while the directory was usable): it is
+    // found by identity, and stop stops it.
+    assert_eq!(lb.run("start").code, 0);
+    let pid = lb.pid();
+    let r = broken.run(&lb.link, "monitor");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = broken.run(&lb.link, "stop");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!alive(pid), "stop returned 0 with the responder alive");
+    assert_eq!(broken.run(&lb.link, "monitor").code, 7);
+    // start cannot record its decision there: it fails and leaves nothing running.
+    let r = broken.run(&lb.link, "start");
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(lb.responders().is_empty(), "start left a responder");
 }
 
 #[test]
@@ -304,6 +450,45 @@ fn validate_all_rejects_inconsistent_parameters() {
             );
         }
     }
+}
+
+#[test]
+fn bind_address_must_be_one_a_probe_can_connect_to() {
+    let lb = Lb::new("unicast", 61000);
+    for (addr, why) in [
+        ("224.0.0.1", "is a multicast address"),
+        ("239.255.0.1", "is a multicast address"),
+        ("255.255.255.255", "is the broadcast address"),
+        ("ff02::1", "is a multicast address"),
+        ("::ffff:127.0.0.1", "is an IPv4-mapped IPv6 address"),
+        ("fe80::1", "is an IPv6 link-local address"),
+    ] {
+        let env = lb.env.clone().param("bind_address", addr);
+        for action in ["validate-all", "start"] {
+            let r = env.run(&lb.link, action);
+            assert_eq!(r.code, 6, "{addr} {action}: {}", r.stderr);
+            let reason = r.reason().unwrap();
+            assert!(
+                reason.contains(&format!("parameter bind_address: {addr} {why}")),
+                "{addr}: {reason}"
+            );
+        }
+        assert!(
+            lb.responders().is_empty(),
+            "{addr}: a responder was started"
+        );
+    }
+    // The unspecified addresses mean every address of their family.
+    let any4 = lb.env.clone().param("bind_address", "0.0.0.0");
+    assert_eq!(any4.run(&lb.link, "start").code, 0);
+    assert!(connect("127.0.0.1:61000").is_ok());
+    assert!(connect("[::1]:61000").is_err(), "0.0.0.0 listens on IPv6");
+    let any6 = lb.env.clone().param("bind_address", "::");
+    assert_eq!(any6.run(&lb.link, "start").code, 0);
+    assert_eq!(lb.field("addr"), "[::]:61000");
+    assert!(connect("[::1]:61000").is_ok());
+    assert!(connect("127.0.0.1:61000").is_err(), ":: is IPv6 only");
+    assert_eq!(any6.run(&lb.link, "monitor").code, 0);
 }
 
 #[test]

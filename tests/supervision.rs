@@ -180,3 +180,119 @@ fn silence_stops_then_kills_even_a_helper_that_ignores_sigterm_without_waiting_f
     assert!(daemon::silence(&id, &Deadline::after(Duration::from_secs(1))).is_ok());
     kill(id.pid);
 }
+
+#[test]
+fn find_running_goes_by_identity_and_only_in_our_network_namespace() {
+    let marker = format!("rustha-test sleeper {}", instance("ns"));
+    let id = daemon::spawn(
+        &sleeper(&marker, &[]),
+        &Deadline::after(Duration::from_secs(10)),
+    )
+    .unwrap();
+    let helper = Stopped(id.clone());
+    assert_eq!(
+        daemon::find_running(&sleeper(&marker, &[])),
+        vec![id.clone()]
+    );
+    // Its arguments are part of who it is; a marker alone is not enough.
+    assert!(daemon::find_running(&sleeper(&marker, &["--other"])).is_empty());
+    let other_marker = format!("{marker}x");
+    assert!(daemon::find_running(&sleeper(&other_marker, &[])).is_empty());
+    // The same process seen from another network namespace (another node of a lab on
+    // this host: one pid namespace, one netns per node) is not that node's.
+    let m = marker.clone();
+    let seen = std::thread::spawn(move || {
+        private_netns();
+        daemon::find_running(&sleeper(&m, &[]))
+    })
+    .join()
+    .unwrap();
+    assert!(seen.is_empty(), "found from another netns: {seen:?}");
+    drop(helper);
+    assert!(daemon::find_running(&sleeper(&marker, &[])).is_empty());
+}
+
+/// The resident size (kB) of `pid`'s mappings of the binary under test.
+fn exe_rss_kb(pid: i32) -> u64 {
+    let exe = std::fs::canonicalize(bin()).unwrap();
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut ours = false;
+    let mut kb = 0;
+    for line in text.lines() {
+        let head = line.split_ascii_whitespace().next().unwrap_or("");
+        if head.contains('-') && !head.ends_with(':') {
+            ours = line.ends_with(exe.to_str().unwrap());
+        } else if ours && head == "Rss:" {
+            kb += line
+                .split_ascii_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<u64>()
+                .unwrap();
+        }
+    }
+    kb
+}
+
+/// A process this test started, SIGKILLed and reaped however the test ends.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A detached helper this test started, stopped by its identity however the test ends.
+struct Stopped(Identity);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = daemon::terminate(&self.0, &Deadline::after(Duration::from_secs(10)));
+    }
+}
+
+#[test]
+fn a_ready_helper_gives_back_the_pages_its_start_up_touched() {
+    let marker = format!("rustha-test sleeper {}", instance("trim"));
+    let id = daemon::spawn(
+        &sleeper(&marker, &[]),
+        &Deadline::after(Duration::from_secs(10)),
+    )
+    .unwrap();
+    let helper = Stopped(id.clone());
+    // The same start-up, stopped before it is ready (so before it detaches).
+    let untrimmed = Reaped(
+        std::process::Command::new(bin())
+            .args(["__sleeper", "--never-ready"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let upid = untrimmed.0.id() as i32;
+    let dl = Deadline::after(Duration::from_secs(5));
+    let asleep = |p: i32| {
+        dl.poll(Duration::from_millis(5), || {
+            (rustha::procfs::stat(p)?.state == 'S').then_some(())
+        })
+    };
+    assert!(asleep(upid).is_some() && asleep(id.pid).is_some());
+    let untrimmed_kb = exe_rss_kb(upid);
+    // It releases them right after it reported ready (start need not wait for that).
+    let _ = Deadline::after(Duration::from_secs(5)).poll(Duration::from_millis(10), || {
+        (exe_rss_kb(id.pid) * 2 < untrimmed_kb).then_some(())
+    });
+    let trimmed_kb = exe_rss_kb(id.pid);
+    assert!(untrimmed_kb > 0, "no mapping of {} found", bin().display());
+    assert!(
+        trimmed_kb * 2 < untrimmed_kb,
+        "ready helper maps {trimmed_kb} kB of the binary, one that did not detach {untrimmed_kb} kB"
+    );
+    // It still works: it stops on SIGTERM like any helper.
+    daemon::terminate(&id, &Deadline::after(Duration::from_secs(10))).unwrap();
+    assert!(!id.is_alive());
+    drop((helper, untrimmed));
+}

@@ -11,9 +11,12 @@ same parameters and the same invocation (a direct exec, no `ip netns exec` in be
 
 Measured per agent (median over -n runs):
   * monitor (recurring, address present): CPU (user+sys of the agent and every process it
-    waited for, from RUSAGE_CHILDREN), wall time, processes forked;
+    waited for, from os.wait4 after posix_spawn: see agentrun.py), wall time, processes
+    forked; beside it the exec floor (/bin/true started and measured the same way);
   * start+stop cycle (IPv4, background ARP as both default): wall, CPU, forks;
-  * the share of one core that 100 VIPs monitored every 10 s would cost.
+  * the share of one core that 100 VIPs monitored every 10 s would cost;
+  * the background ARP sender's RSS while it runs (heartbeat's send_arp, rustha's
+    announcer), and `nc -l -k`'s idle RSS for reference (azure-lb's helper upstream).
 Forks are counted from the kernel's fork counter (/proc/stat `processes`) around each
 run, minus the agent itself; other activity on the machine can only add to it, so the
 minimum over runs is reported beside the median.
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import time
 
+import agentrun
 from agentrun import run
 
 UPSTREAM = "/usr/lib/ocf/resource.d/heartbeat/IPaddr2"
@@ -68,6 +72,72 @@ def summary(xs, key):
     return {"median": statistics.median(v), "min": min(v), "max": max(v)}
 
 
+def netns_inode(pid):
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def helpers_here():
+    """Processes in our network namespace other than this one (we unshared it: each is a
+    background helper an agent left running), by pid."""
+    me, ns = os.getpid(), netns_inode("self")
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) != me and netns_inode(d) == ns:
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] not in "ZX":
+                        out.append(int(d))
+            except (OSError, IndexError):
+                pass
+    return out
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def sample_helper_rss(limit_s=5.0, every_s=0.05):
+    """RSS samples of the background sender while it runs (it ends on its own): the sum
+    over every process in the namespace, i.e. heartbeat's send_arp with the subshell
+    that waits for it, rustha's announcer alone."""
+    samples, comms = [], set()
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        pids = helpers_here()
+        if not pids:
+            break
+        rs = [r for r in map(agentrun.rss_kb, pids) if r and r["rss"] is not None]
+        if rs:
+            samples.append({k: sum(r[k] for r in rs) for k in ("rss", "anon", "file")})
+            comms.update(comm(p) for p in pids)
+        time.sleep(every_s)
+    if not samples:
+        return None
+    med = lambda k: statistics.median(x[k] for x in samples)  # noqa: E731
+    return {"comm": "+".join(sorted(comms)), "samples": len(samples),
+            "rss_kB": med("rss"), "anon_kB": med("anon"), "file_kB": med("file"),
+            "max_rss_kB": max(x["rss"] for x in samples)}
+
+
+def nc_rss():
+    """The reference: `nc -l -k PORT` (what ocf:heartbeat:azure-lb runs), idle."""
+    p = subprocess.Popen(["nc", "-l", "-k", "61999"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        return agentrun.rss_kb(p.pid)
+    finally:
+        p.kill()
+        p.wait()
+
+
 def measure(agent, n):
     # State and pid files on a tmpfs, as /run is on a production node (on this machine
     # /run is plain disk, where every fsync of a state file would be measured instead).
@@ -88,10 +158,14 @@ def measure(agent, n):
         a = run(agent, "start", fg)
         b = run(agent, "stop", fg)
         fg_cycles.append({k: a[k] + b[k] for k in a})
-    # Monitors with the address up.
+    # Monitors with the address up; meanwhile the background sender's memory.
     run(agent, "start", env)
-    time.sleep(1.5)  # let a background sender finish, so it does not count as a monitor's
-    mons = [run(agent, "monitor", mon_env) for _ in range(n)]
+    sender = sample_helper_rss()
+    time.sleep(0.5)  # the background sender has finished: it does not count as a monitor's
+    mons, floor = [], []
+    for _ in range(n):
+        mons.append(run(agent, "monitor", mon_env))
+        floor.append(agentrun.floor_ms(1))
     run(agent, "stop", env)
     sh("umount", tmp)
     os.rmdir(tmp)
@@ -100,6 +174,8 @@ def measure(agent, n):
         "monitor_cpu_ms": {k: v * 1000 for k, v in m_cpu.items()},
         "monitor_wall_ms": {k: v * 1000 for k, v in summary(mons, "wall").items()},
         "monitor_forks": summary(mons, "forks"),
+        "exec_floor_cpu_ms": statistics.median(f["cpu_ms"] for f in floor),
+        "sender_rss": sender,
         "start_stop_wall_ms": {k: v * 1000 for k, v in summary(cycles, "wall").items()},
         "start_stop_cpu_ms": {k: v * 1000 for k, v in summary(cycles, "cpu").items()},
         "start_stop_forks": summary(cycles, "forks"),
@@ -109,7 +185,7 @@ def measure(agent, n):
     }
 
 
-def table(up, us):
+def table(up, us, nc):
     rows = [
         ("monitor CPU (median)", "monitor_cpu_ms", "ms", 30),
         ("monitor wall (median)", "monitor_wall_ms", "ms", None),
@@ -121,7 +197,22 @@ def table(up, us):
         a, b = up[key]["median"], us[key]["median"]
         ratio = a / b if b > 0 else float("inf")
         verdict = "" if target is None else (f"≥{target}× " + ("PASS" if ratio >= target else "FAIL"))
+        if key == "monitor_cpu_ms":
+            # What any program costs to be started the same way (posix_spawn + wait4).
+            name += (f" [exec floor /bin/true: {up['exec_floor_cpu_ms']:.2f} / "
+                     f"{us['exec_floor_cpu_ms']:.2f} ms]")
         out.append(f"| {name} | {a:.2f} {unit} | {b:.2f} {unit} | {ratio:.1f}× | {verdict} |")
+    hs, rs = up.get("sender_rss"), us.get("sender_rss")
+    if hs and rs:
+        out.append(f"| background ARP sender RSS, median while it runs ({hs['comm']} / "
+                   f"{rs['comm']}) | {hs['rss_kB']:.0f} kB | {rs['rss_kB']:.0f} kB "
+                   f"(anon {rs['anon_kB']:.0f} + file {rs['file_kB']:.0f}) | "
+                   f"{rs['rss_kB'] / hs['rss_kB']:.2f}× | |")
+    if rs and nc and nc.get("rss"):
+        r = rs["rss_kB"] / nc["rss"]
+        out.append(f"| announcer RSS vs `nc -l -k` idle (azure-lb's reference helper) | "
+                   f"nc {nc['rss']} kB | {rs['rss_kB']:.0f} kB (max {rs['max_rss_kB']}) | "
+                   f"{r:.2f}× | ≤1× nc " + ("PASS" if r <= 1 else "FAIL") + " |")
     for name, key in (("forks per monitor", "monitor_forks"),
                       ("forks per start+stop, arp_bg=true (default)", "start_stop_forks"),
                       ("forks per start+stop, arp_bg=false", "start_stop_fg_forks")):
@@ -159,7 +250,8 @@ def main():
     for key, agent in (("heartbeat", a.upstream), ("rustha", a.rustha)):
         print(f"measuring {key} ({agent}), n={a.n} ...", file=sys.stderr)
         res[key] = measure(agent, a.n)
-    print(table(res["heartbeat"], res["rustha"]))
+    res["nc_rss"] = nc_rss()
+    print(table(res["heartbeat"], res["rustha"], res["nc_rss"]))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=2)

@@ -12,7 +12,9 @@ pidfile, logs), the same for both agents, and the same parameters.
 
 Measured per agent (median over the runs):
   * recurring monitor at depth 0 and at depth 10 (OCF_CHECK_LEVEL=10): CPU (user+sys of
-    the agent and every process it waited for, RUSAGE_CHILDREN), wall time, forks;
+    the agent and every process it waited for, from os.wait4 after posix_spawn: see
+    agentrun.py), wall time, forks; beside each CPU figure the exec floor (/bin/true
+    started and measured the same way, interleaved with the monitors);
   * start and stop: wall time each (and CPU), over --cycles start+stop cycles.
 Depth 10 is each agent's own check: nginx fetches the stub_status page (heartbeat forks
 curl, rustha makes the request itself); mysql: heartbeat runs `SELECT COUNT(*) FROM
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 
+import agentrun
 from agentrun import run
 
 UPSTREAM = "/usr/lib/ocf/resource.d/heartbeat"
@@ -134,13 +137,19 @@ def measure(agent, params, state, n, cycles, instance):
             starts.append(run(agent, "start", env))
             stops.append(run(agent, "stop", env))
         run(agent, "start", env)
-        d0 = [run(agent, "monitor", mon) for _ in range(n)]
-        d10 = [run(agent, "monitor", mon10) for _ in range(n)]
+        d0, d10, floor = [], [], []
+        for _ in range(n):
+            d0.append(run(agent, "monitor", mon))
+            floor.append(agentrun.floor_ms(1)["cpu_ms"])
+        for _ in range(n):
+            d10.append(run(agent, "monitor", mon10))
+            floor.append(agentrun.floor_ms(1)["cpu_ms"])
     finally:
         # Whatever happened, the server this run started is stopped.
         subprocess.run([agent, "stop"], env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, check=False)
     return {
+        "exec_floor_cpu_ms": statistics.median(floor),
         "monitor0_cpu_ms": ms(d0, "cpu"),
         "monitor0_wall_ms": ms(d0, "wall"),
         "monitor0_forks": statistics.median(x["forks"] for x in d0),
@@ -170,11 +179,17 @@ def table(name, up, us):
     for label, key, target in ROWS:
         b = us[key]["median"]
         if up is None:
+            if key.endswith("cpu_ms"):
+                label += f" [exec floor /bin/true: {us['exec_floor_cpu_ms']:.2f} ms]"
             out.append(f"| {label} | (no agent) | {b:.2f} ms | | |")
             continue
         a = up[key]["median"]
         ratio = a / b if b > 0 else float("inf")
         verdict = "" if target is None else (f"≥{target}× " + ("PASS" if ratio >= target else "FAIL"))
+        if key.endswith("cpu_ms"):
+            # What any program costs to be started the same way (posix_spawn + wait4).
+            label += (f" [exec floor /bin/true: {up['exec_floor_cpu_ms']:.2f} / "
+                      f"{us['exec_floor_cpu_ms']:.2f} ms]")
         out.append(f"| {label} | {a:.2f} ms | {b:.2f} ms | {ratio:.1f}× | {verdict} |")
     for label, key in (("forks per monitor, depth 0", "monitor0_forks"),
                        ("forks per monitor, depth 10", "monitor10_forks")):

@@ -37,7 +37,10 @@ ocf::params! {
             "Bind address",
             "Listen only on this local address instead of every address, e.g. the node's own \
              address in the back-end pool, so that nothing else on the node answers for it. \
-             Unset: every address of the family chosen by listen.",
+             A unicast address: a multicast or broadcast address, an IPv4-mapped IPv6 address \
+             (give the IPv4 address) or an IPv6 link-local one (it needs an interface this \
+             parameter cannot name) is refused. 0.0.0.0 means every IPv4 address and :: every \
+             IPv6 address (IPv6 only). Unset: every address of the family chosen by listen.",
         ),
         backlog: u32 => ParamSpec::new(
             "Connection cap",
@@ -81,13 +84,89 @@ fn bind_target(p: &AzureLbParams, ipv6: bool) -> (IpAddr, bool) {
     }
 }
 
+/// Why `a` cannot be the local address probes connect to (`None`: it can). Linux lets a
+/// TCP socket bind a multicast or broadcast address, but no connection ever reaches it, so
+/// such a start would succeed and the load balancer would mark the node down.
+/// The unspecified addresses are allowed: every address of their family.
+fn not_bindable(a: IpAddr) -> Option<&'static str> {
+    match a {
+        IpAddr::V4(v4) if v4.is_multicast() => {
+            Some("is a multicast address; probes connect to a unicast address")
+        }
+        IpAddr::V4(v4) if v4.is_broadcast() => {
+            Some("is the broadcast address; probes connect to a unicast address")
+        }
+        IpAddr::V6(v6) if v6.is_multicast() => {
+            Some("is a multicast address; probes connect to a unicast address")
+        }
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => Some(
+            "is an IPv4-mapped IPv6 address, which an IPv6 socket cannot bind: give the IPv4 \
+             address",
+        ),
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(
+            "is an IPv6 link-local address, which needs an interface (a scope) that \
+             bind_address cannot name",
+        ),
+        _ => None,
+    }
+}
+
+/// How this instance's responder is known without its record: our executable, the marker
+/// argv[0] naming agent and instance, the responder's entry argument.
+fn identity_spec(instance: &str) -> Spawn {
+    Spawn::helper(marker(instance), vec![responder::ENTRY.to_string()])
+}
+
+/// Responders of this instance running in our network namespace, found by identity
+/// (when the record is lost, unreadable, or names another process), each with the address
+/// its own arguments say it listens on.
+fn find_ours(ctx: &Ctx) -> Vec<(Identity, Option<SocketAddr>)> {
+    daemon::find_running(&identity_spec(&ctx.instance))
+        .into_iter()
+        .map(|id| {
+            let addr = daemon::cmdline(id.pid).and_then(|a| a.get(2)?.parse().ok());
+            (id, addr)
+        })
+        .collect()
+}
+
+/// The record; when it cannot be read (the state directory is unusable) a warning and
+/// `None`: stop and monitor then decide from the processes themselves.
+fn load_or_warn(state: &StateFile) -> Option<Record> {
+    match state.load() {
+        Ok(rec) => rec,
+        Err(e) => {
+            tracing::warn!("{e}; looking for this instance's responder by identity");
+            None
+        }
+    }
+}
+
 /// Stop any responder of this instance that has no record (record lost or corrupt).
 fn stop_strays(ctx: &Ctx) -> Result<(), OcfError> {
-    for id in daemon::find_running(&Spawn::helper(marker(&ctx.instance), vec![])) {
+    for (id, _) in find_ours(ctx) {
         tracing::warn!("stopping responder pid {} that had no state record", id.pid);
         daemon::terminate(&id, &ctx.deadline)?;
     }
     Ok(())
+}
+
+/// A live responder: it must itself hold the listening socket (and answer, at depth 10).
+fn check_responder(id: &Identity, addr: SocketAddr, ctx: &Ctx) -> Result<Status, OcfError> {
+    if crate::procfs::listening_on(id.pid, addr.port()).is_none() {
+        return Err(OcfError::generic(format!(
+            "responder pid {} runs but holds no listening socket on port {}",
+            id.pid,
+            addr.port()
+        )));
+    }
+    if ctx.check_level() >= 10 {
+        let target = probe_target(addr);
+        let budget = ctx.deadline.remaining().min(Duration::from_secs(2));
+        TcpStream::connect_timeout(&target, budget.max(Duration::from_millis(1)))
+            .map_err(|e| OcfError::generic(format!("probe connection to {target} failed: {e}")))?;
+    }
+    Ok(Status::Success)
 }
 
 /// Where a depth-10 monitor connects: the bound address, or loopback for a wildcard.
@@ -130,6 +209,14 @@ impl Agent for AzureLb {
                 "backlog",
                 format!("{} is not within 1 to 65535", p.backlog),
             ));
+        }
+        if let Some(a) = p.bind_address {
+            if let Some(why) = not_bindable(a) {
+                return Err(OcfError::invalid_param(
+                    "bind_address",
+                    format!("{a} {why}"),
+                ));
+            }
         }
         match (p.bind_address, p.listen) {
             (Some(a @ IpAddr::V6(_)), Listen::Ipv4Only) => {
@@ -198,47 +285,55 @@ impl Agent for AzureLb {
 
     fn stop(_p: Option<&AzureLbParams>, ctx: &Ctx) -> Result<(), OcfError> {
         let state = StateFile::for_ctx(ctx);
-        if let Some(rec) = state.load()? {
+        if let Some(rec) = load_or_warn(&state) {
             if let Some(id) = Identity::read_from(&rec) {
                 daemon::terminate(&id, &ctx.deadline)?;
                 tracing::info!("responder pid {} stopped", id.pid);
             }
         }
         stop_strays(ctx)?;
-        state.remove()
+        // Verified stopped: a record that cannot be removed (a read-only or full state
+        // directory) must not fail the stop; the next probe finds its pid gone.
+        if let Err(e) = state.remove() {
+            tracing::warn!("responder stopped, but {e}");
+        }
+        Ok(())
     }
 
     fn monitor(_p: Option<&AzureLbParams>, ctx: &Ctx) -> Result<Status, OcfError> {
         let state = StateFile::for_ctx(ctx);
-        let Some(rec) = state.load()? else {
-            return Ok(Status::NotRunning);
-        };
-        let (Some(id), Some(addr)) = (Identity::read_from(&rec), rec.parsed::<SocketAddr>("addr"))
-        else {
-            return Err(OcfError::generic(format!(
-                "state record {} is unreadable",
-                state.path.display()
-            )));
-        };
-        if let Liveness::Dead(why) = id.liveness() {
-            tracing::info!("responder pid {} {why}", id.pid);
-            return Ok(Status::NotRunning);
+        if let Some(rec) = load_or_warn(&state) {
+            match (Identity::read_from(&rec), rec.parsed::<SocketAddr>("addr")) {
+                (Some(id), Some(addr)) => match id.liveness() {
+                    Liveness::Alive => return check_responder(&id, addr, ctx),
+                    Liveness::Dead(why) => tracing::info!("responder pid {} {why}", id.pid),
+                },
+                _ => tracing::warn!(
+                    "state record {} is unreadable; looking for the responder by identity",
+                    state.path.display()
+                ),
+            }
         }
-        if crate::procfs::listening_on(id.pid, addr.port()).is_none() {
-            return Err(OcfError::generic(format!(
-                "responder pid {} runs but holds no listening socket on port {}",
-                id.pid,
-                addr.port()
-            )));
+        // No (usable) record, or its process is gone: is a responder of ours running
+        // anyway? Saying 7 while it listens would have it started on a second node.
+        let mut verdict = Ok(Status::NotRunning);
+        for (id, addr) in find_ours(ctx) {
+            tracing::warn!(
+                "responder pid {} of this instance runs without a state record",
+                id.pid
+            );
+            verdict = match addr {
+                Some(addr) => check_responder(&id, addr, ctx),
+                None => Err(OcfError::generic(format!(
+                    "responder pid {} of this instance runs with arguments that name no address",
+                    id.pid
+                ))),
+            };
+            if verdict.is_ok() {
+                break;
+            }
         }
-        if ctx.check_level() >= 10 {
-            let target = probe_target(addr);
-            let budget = ctx.deadline.remaining().min(Duration::from_secs(2));
-            TcpStream::connect_timeout(&target, budget.max(Duration::from_millis(1))).map_err(
-                |e| OcfError::generic(format!("probe connection to {target} failed: {e}")),
-            )?;
-        }
-        Ok(Status::Success)
+        verdict
     }
 }
 
