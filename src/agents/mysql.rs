@@ -219,15 +219,14 @@ fn parse_greeting(body: &[u8]) -> Result<String, String> {
 }
 
 fn ids(p: &MysqlParams) -> Result<(nix::unistd::Uid, nix::unistd::Gid), OcfError> {
-    let u = nix::unistd::User::from_name(&p.user)
-        .ok()
-        .flatten()
+    let (uid, _) = files::nss::user(&p.user)
         .ok_or_else(|| OcfError::not_installed(format!("user {} does not exist", p.user)))?;
-    let g = nix::unistd::Group::from_name(&p.group)
-        .ok()
-        .flatten()
+    let gid = files::nss::group(&p.group)
         .ok_or_else(|| OcfError::not_installed(format!("group {} does not exist", p.group)))?;
-    Ok((u.uid, g.gid))
+    Ok((
+        nix::unistd::Uid::from_raw(uid),
+        nix::unistd::Gid::from_raw(gid),
+    ))
 }
 
 /// The user the server runs as (-> 5 when it does not exist).

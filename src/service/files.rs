@@ -175,15 +175,15 @@ pub struct RunAs {
 
 impl RunAs {
     pub fn lookup(name: &str) -> Option<RunAs> {
-        let u = nix::unistd::User::from_name(name).ok().flatten()?;
-        let cname = std::ffi::CString::new(name).ok()?;
-        let groups = nix::unistd::getgrouplist(&cname, u.gid)
-            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
-            .unwrap_or_else(|_| vec![u.gid.as_raw()]);
+        let (uid, gid) = nss::user(name)?;
+        let mut groups = nss::initgroups(name).unwrap_or_default();
+        if !groups.contains(&gid) {
+            groups.insert(0, gid);
+        }
         Some(RunAs {
             name: name.to_string(),
-            uid: u.uid.as_raw(),
-            gid: u.gid.as_raw(),
+            uid,
+            gid,
             groups,
         })
     }
@@ -229,9 +229,135 @@ impl RunAs {
     }
 }
 
+/// User and group look-ups without the C library's NSS in this process. The release
+/// binary links glibc statically, and a static glibc that loads an NSS module
+/// (`libnss_systemd` for a name not in /etc/group, say) pulls the shared libc into the
+/// process and crashes (SIGSEGV). So the look-up is asked of `getent`, which is
+/// dynamically linked and sees exactly what nsswitch.conf says (files, LDAP, sssd);
+/// argv only, no shell, bounded. Without getent: /etc/passwd and /etc/group.
+pub mod nss {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    const GETENT: &str = "/usr/bin/getent";
+    /// NSS back-ends (LDAP) can be slow; a look-up never takes longer than this.
+    const LIMIT: Duration = Duration::from_secs(5);
+
+    /// `getent <db> <key>`: `Some(lines)` when found, `None` when not (or no answer).
+    fn getent(db: &str, key: &str) -> Option<Option<String>> {
+        if !std::path::Path::new(GETENT).exists() {
+            return None;
+        }
+        let mut child = Command::new(GETENT)
+            .args([db, "--", key])
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let end = Instant::now() + LIMIT;
+        let mut step = Duration::from_millis(1);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < end => {
+                    std::thread::sleep(step);
+                    step = (step * 2).min(Duration::from_millis(50));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Some(None);
+                }
+            }
+        }
+        let out = child.wait_with_output().ok()?;
+        Some(
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).into_owned()),
+        )
+    }
+
+    /// The entry of `name` in a colon-separated database file.
+    fn file_entry(path: &str, name: &str) -> Option<String> {
+        std::fs::read_to_string(path)
+            .ok()?
+            .lines()
+            .find(|l| l.split(':').next() == Some(name))
+            .map(String::from)
+    }
+
+    fn entry(db: &str, file: &str, name: &str) -> Option<String> {
+        if name.is_empty() || name.contains(':') {
+            return None;
+        }
+        match getent(db, name) {
+            Some(found) => found,
+            None => file_entry(file, name),
+        }
+    }
+
+    /// uid and primary gid of user `name`.
+    pub fn user(name: &str) -> Option<(u32, u32)> {
+        let line = entry("passwd", "/etc/passwd", name)?;
+        let f: Vec<&str> = line.trim().split(':').collect();
+        Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+    }
+
+    /// gid of group `name`.
+    pub fn group(name: &str) -> Option<u32> {
+        let line = entry("group", "/etc/group", name)?;
+        line.trim().split(':').nth(2)?.parse().ok()
+    }
+
+    /// Every group `name` belongs to (as initgroups(3) would set them).
+    pub fn initgroups(name: &str) -> Option<Vec<u32>> {
+        match getent("initgroups", name) {
+            Some(found) => Some(
+                found?
+                    .split_whitespace()
+                    .skip(1)
+                    .filter_map(|g| g.parse().ok())
+                    .collect(),
+            ),
+            None => {
+                let text = std::fs::read_to_string("/etc/group").ok()?;
+                Some(
+                    text.lines()
+                        .filter_map(|l| {
+                            let f: Vec<&str> = l.split(':').collect();
+                            let members = f.get(3)?;
+                            members
+                                .split(',')
+                                .any(|m| m == name)
+                                .then(|| f.get(2)?.parse().ok())?
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_and_groups_without_nss_in_this_process() {
+        assert_eq!(nss::user("root"), Some((0, 0)));
+        assert_eq!(nss::group("root"), Some(0));
+        assert!(nss::initgroups("root").is_some());
+        assert!(RunAs::lookup("root").unwrap().groups.contains(&0));
+        for odd in ["no-such-user-rustha", "", "a:b", "-x"] {
+            assert_eq!(nss::user(odd), None, "{odd}");
+            assert_eq!(nss::group(odd), None, "{odd}");
+        }
+        let nobody = RunAs::lookup("nobody").unwrap();
+        assert!(nobody.uid > 0 && nobody.groups.contains(&nobody.gid));
+    }
 
     #[test]
     fn pidfiles_devices_and_owners() {
