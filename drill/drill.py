@@ -612,12 +612,36 @@ def group_node(ids):
     return where.pop() if len(where) == 1 and None not in where else None
 
 
-def delete_stack(stack):
+def delete_stack(stack=None):
+    """Stop the group (a normal stop, with its parameters), then delete what is in the
+    cluster besides the fence device (this stack's, or what an interrupted run left):
+    deleting a running resource leaves Pacemaker an orphan to stop without parameters."""
     i = live_nodes()[0]
-    rs, _ = stack_resources(stack, "rustha")
-    for rid, _ in reversed(rs):
+    have = in_node(i, "crm_resource", "--list-raw").stdout.split()
+    rids = [r for r in have if r not in ("fence-lab", "g")]
+    if not rids:
+        return
+    # (--list-raw names a group's members, not the group.)
+    in_node(i, "pcs", "resource", "disable", "g", "--wait=120", check=False, timeout=150)
+    for rid in reversed(rids):
         in_node(i, "pcs", "resource", "delete", rid, "--force", check=False)
-    in_node(i, "crm_resource", "--wait", "--timeout=60s", check=False)
+    in_node(i, "crm_resource", "--wait", "--timeout=60s", check=False, timeout=90)
+
+
+def offline_nodes():
+    """The lab's nodes the cluster does not see online (fenced, crashed)."""
+    x = cluster_view()
+    n = (lab_conf() or {"nodes": 0})["nodes"]
+    on = online_nodes(x) if x is not None else set()
+    return [i for i in range(1, n + 1) if f"node{i}" not in on]
+
+
+def heal():
+    """Every node of the lab back online (as after a drill); returns those that were not."""
+    lost = offline_nodes()
+    for i in lost:
+        restart(i)
+    return lost
 
 
 # ---------------------------------------------------------------- the client's probes
@@ -1281,6 +1305,13 @@ def run_drill(drill, stack, provider, out):
     active = wait_until("the stack running", 120, lambda: group_node(ids))
     probe_path = os.path.join(out, f"{drill}-{provider}.probe.jsonl")
     probe = (EniProbe if stack == "aws" else Probe)(probe_path, stack)
+    try:
+        return drill_with_probe(drill, stack, provider, out, ids, active, probe)
+    finally:
+        probe.stop()
+
+
+def drill_with_probe(drill, stack, provider, out, ids, active, probe):
     # The baseline: every probe must answer before the damage is done (bounded; a probe
     # that never answers is reported as such, and the drill fails).
     t_probe = time.time()
@@ -1295,7 +1326,7 @@ def run_drill(drill, stack, provider, out):
     undo = inject(drill, stack, active, provider)
     recovered = None
     deadline = t0 + 90
-    moves = drill in ("standby", "move", "graceful-stop", "power-cut", "kill-link-up", "stop-failure")
+    moves = drill in MOVING
     # In place: recovered once the damaged resource was started again after the failure
     # was detected (the cluster's own view lags the damage by up to a monitor interval).
     broken = {"vip-deleted": ids[0], "responder-kill": "lb"}.get(drill, stack_resources(stack, provider)[1])
@@ -1422,6 +1453,8 @@ def report(results, out, meta, problems):
                 cells.append("–" if r is None else
                              f"{probe_cell(r, 'ping', 'gap_s')} / {fmt(r['recovered_s'])}")
             lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    if problems:
+        lines += ["", "## Problems", ""] + [f"- {p}" for p in problems]
     lines += ["", "## How to read a timeline", "",
               "Each SVG has one row per client probe (green: answered, red: not), an ARP row "
               "coloured by the MAC that answered for the VIP (two colours at once = duplicate "
@@ -1469,8 +1502,13 @@ def run(args):
     out = args.out or os.path.join(os.getcwd(), "drill-results", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)
     results = []
+    teardown = []
     for p in providers:
         t_stack = time.time()
+        lost = heal()
+        if lost:
+            print(f"nodes {lost} were not online: restarted", flush=True)
+        delete_stack()  # what an interrupted run left behind
         create_stack(args.stack, p)
         for d in drills:
             print(f"drill {d} ({p}, {args.stack}) ...", flush=True)
@@ -1484,9 +1522,14 @@ def run(args):
                 print(f"  {why}", flush=True)
             results.append({k: v for k, v in r.items() if k not in ("t0", "t_end")})
         delete_stack(args.stack)
+        lost = offline_nodes()
+        if lost:
+            teardown.append(f"removing the {args.stack} stack ({p}) lost node{', node'.join(map(str, lost))} "
+                            f"(a failed stop got it fenced?)")
+            heal()
         print(f"stack {args.stack} ({p}): {len(drills)} drills in {time.time() - t_stack:.1f} s", flush=True)
     meta = dict(conf, stack=args.stack)
-    problems = score(results, conf)
+    problems = score(results, conf) + teardown
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"meta": meta, "results": results, "problems": problems}, f, indent=1)
     report(results, out, meta, problems)
