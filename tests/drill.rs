@@ -131,6 +131,18 @@ fn drill_plan_refuses_what_does_not_apply_and_scoring_needs_a_proven_probe() {
     }
 }
 
+/// Processes started by the test, killed (by handle) and reaped when it ends.
+struct Decoys(Vec<(&'static str, std::process::Child)>);
+
+impl Drop for Decoys {
+    fn drop(&mut self) {
+        for (_, c) in self.0.iter_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 #[test]
 fn every_stack_recovers_from_its_quick_drills_without_duplicate_vips_or_leftovers() {
     require_root();
@@ -189,6 +201,28 @@ fn every_stack_recovers_from_its_quick_drills_without_duplicate_vips_or_leftover
         r.stdout
     );
 
+    // Processes elsewhere on the machine that look like the stacks' services, older than
+    // the lab's: a drill must kill the one in its node (the old service-kill took the
+    // oldest `pgrep -f 'nginx: master'` host-wide, and killed another nginx).
+    let mut decoys = Decoys(
+        [
+            "nginx: master process /usr/sbin/nginx -c decoy.conf",
+            "/usr/sbin/mariadbd --decoy",
+            "rustha azure-lb responder decoy",
+        ]
+        .into_iter()
+        .map(|title| {
+            use std::os::unix::process::CommandExt;
+            let child = Command::new("sleep")
+                .arg0(title)
+                .arg("3600")
+                .spawn()
+                .expect("sleep");
+            (title, child)
+        })
+        .collect(),
+    );
+
     let mut stacks = vec!["azure", "web", "db", "classroom"];
     if aws {
         stacks.push("aws");
@@ -227,10 +261,21 @@ fn every_stack_recovers_from_its_quick_drills_without_duplicate_vips_or_leftover
             ));
         }
     }
+    let mut killed = Vec::new();
+    for (title, child) in decoys.0.iter_mut() {
+        if child.try_wait().unwrap().is_some() {
+            killed.push(*title);
+        }
+    }
+    drop(decoys);
     assert!(
         failed.is_empty(),
         "stacks that failed:\n{}",
         failed.join("\n")
+    );
+    assert!(
+        killed.is_empty(),
+        "drills killed processes outside the lab: {killed:?}"
     );
 
     let r = lab.cmd(&["down"]);
