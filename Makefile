@@ -114,13 +114,19 @@ bench: build
 
 # Failure-injection drills on a real 2-node Pacemaker + Corosync cluster in namespaces,
 # rustha's agents and the heartbeat ones side by side; report in drill-results/<time>/.
+# Empty DRILLS / DRILL_PROVIDERS: the stack's default set and providers
+# (`python3 drill/drill.py stacks` lists them). The plan is checked before the lab is up.
 DRILL_NODES     ?= 2
 DRILL_STACK     ?= azure
-DRILL_PROVIDERS ?= rustha,heartbeat
-DRILLS          ?= standby move graceful-stop power-cut kill-link-up responder-kill vip-deleted stop-failure
-drill: build
-	python3 drill/drill.py up --nodes $(DRILL_NODES) --rustha $(RELEASE_BIN)
-	python3 drill/drill.py run --stack $(DRILL_STACK) --providers $(DRILL_PROVIDERS) $(DRILLS); \
+DRILL_PROVIDERS ?=
+DRILLS          ?=
+DRILL_ARGS = --stack $(DRILL_STACK) $(if $(DRILL_PROVIDERS),--providers $(DRILL_PROVIDERS)) $(DRILLS)
+drill:
+	python3 drill/drill.py plan --nodes $(DRILL_NODES) $(DRILL_ARGS)
+	$(MAKE) build
+	python3 drill/drill.py up --nodes $(DRILL_NODES) --rustha $(RELEASE_BIN) \
+	  $(if $(filter aws,$(DRILL_STACK)),--aws)
+	python3 drill/drill.py run $(DRILL_ARGS); \
 	  rc=$$?; python3 drill/drill.py down; exit $$rc
 
 clean:

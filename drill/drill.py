@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """rustha drills: break a real Pacemaker + Corosync cluster on one machine and watch it.
 
-    drill.py up [--nodes N] [--no-fencing] [--rustha BIN]
-    drill.py run [--stack S] [--providers rustha,heartbeat] [--out DIR] [DRILL ...]
+    drill.py up [--nodes N] [--no-fencing] [--rustha BIN] [--aws]
+    drill.py run [--stack S] [--providers rustha,heartbeat] [--quick] [--strict] [--out DIR] [DRILL ...]
+    drill.py plan [--stack S] [--providers P] [--quick] [--nodes N] [DRILL ...]
+    drill.py stacks
+    drill.py selftest
     drill.py down
     drill.py node I start|stop|kill|poweroff|poweron|CMD...
     drill.py status
@@ -19,10 +22,16 @@ Stacks: azure (IPaddr2 + azure-lb), web (IPaddr2 + nginx), db (IPaddr2 + mysql +
 lighttpd), classroom (a bare IPaddr2), aws (aws-eni against an emulated EC2: `up --aws`
 starts moto + tests/aws/ec2sim.py; the client's "ping" is then "some node has the ENI's
 address up" and the duplicate check "two nodes have it"). Drills: standby, move, graceful-stop, power-cut,
-kill-link-up, service-kill, vip-deleted, responder-kill, stop-failure. Each yields the
-outage gap, lost probes, time to detection, fence time, start time, and a duplicate
-address check (ARP replies from two MACs); `run` writes report.md, one SVG timeline per
-drill and results.json to a results folder.
+kill-link-up, service-kill, vip-deleted, responder-kill, stop-failure. Each stack declares
+the drills that apply to it, its default set and a quick set (`stacks` lists them); a
+drill that does not apply is refused before the lab is touched (`plan` checks a run
+without touching anything). Each drill yields the outage gap, lost probes, time to
+detection, fence time, start time, and a duplicate address check (ARP replies from two
+MACs); a probe's numbers only when the probe answered during the baseline before the
+injection (else the drill fails). `run` writes report.md, one SVG timeline per drill and
+results.json to a results folder. `selftest` checks the planning and scoring rules.
+Processes are only ever acted on inside a node (found by its namespaces and, for a
+service, by the listening socket it holds), through pidfds.
 
 Needs root and the Debian packages pacemaker, corosync, pcs, tini (and nginx, lighttpd,
 mariadb-server for the web and db stacks); `.ci/run` installs them.
@@ -77,12 +86,41 @@ def lab_conf():
 
 
 def read_pid(path):
+    """The pid a pid file names, when that very process still lives: the file holds the
+    pid and its start time (a reused pid has another)."""
     try:
         with open(path) as f:
-            pid = int(f.read().strip())
+            pid, started = (int(w) for w in f.read().split())
     except (OSError, ValueError):
         return None
-    return pid if alive(pid) else None
+    return pid if alive(pid) and start_time(pid) == started else None
+
+
+def signal_pidfile(path, sig):
+    """Send sig to the process a pid file names, through a pidfd opened while its start
+    time still matched the file's: never to a process that merely got the pid later.
+    Returns the pid, or None when it was gone."""
+    pid = read_pid(path)
+    if pid is None:
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    try:
+        if read_pid(path) != pid:
+            return None
+        signal.pidfd_send_signal(fd, sig)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return pid
+
+
+def write_pid(path, pid):
+    with open(path, "w") as f:
+        f.write(f"{pid} {start_time(pid)}\n")
 
 
 def alive(pid):
@@ -107,6 +145,25 @@ def in_node(i, *cmd, check=False, timeout=60):
 def netns_pids(ns):
     r = sh("ip", "netns", "pids", ns, check=False)
     return [int(p) for p in r.stdout.split()] if r.returncode == 0 else []
+
+
+def kill_in_netns(ns, pid, sig=signal.SIGKILL):
+    """Signal pid through a pidfd, if (checked on the pidfd's process) it is still in the
+    lab's namespace ns. True when sent."""
+    try:
+        want = os.stat(f"/run/netns/{ns}").st_ino
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        if ns_inode(pid, "net") != want:
+            return False
+        signal.pidfd_send_signal(fd, sig)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def preflight(stack=None):
@@ -199,8 +256,7 @@ def node_init(i):
     agents = os.path.join(LAB, "ocf-rustha")
     if os.path.isdir(agents):
         sh("mount", "--bind", agents, "/usr/lib/ocf/resource.d/rustha")
-    with open(os.path.join(ndir(i), "holder.pid"), "w") as f:
-        f.write(str(os.getpid()))
+    write_pid(os.path.join(ndir(i), "holder.pid"), os.getpid())
     os.execvp("sleep", ["sleep", "infinity"])
 
 
@@ -211,15 +267,13 @@ def start_node(i):
         p = subprocess.Popen(["nsenter", "-t", str(h), "-m", "-u", "-n", "--", "corosync", "-f",
                               "-c", "/etc/corosync/corosync.conf"], stdin=subprocess.DEVNULL,
                              stdout=out, stderr=out, start_new_session=True)
-    with open(os.path.join(d, "corosync.pid"), "w") as f:
-        f.write(str(p.pid))
+    write_pid(os.path.join(d, "corosync.pid"), p.pid)
     env = dict(os.environ, PCMK_logfile="/var/log/pacemaker/pacemaker.log")
     with open(os.path.join(d, "pacemakerd.out"), "w") as out:
         p = subprocess.Popen(["nsenter", "-t", str(h), "-m", "-u", "-n", "--", "tini", "-s", "--",
                               "pacemakerd"], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                              env=env, start_new_session=True)
-    with open(os.path.join(d, "pacemakerd.pid"), "w") as f:
-        f.write(str(p.pid))
+    write_pid(os.path.join(d, "pacemakerd.pid"), p.pid)
 
 
 def wait_gone(pid, secs):
@@ -231,14 +285,10 @@ def wait_gone(pid, secs):
 
 def stop_node(i):
     """Graceful: pacemakerd first (it stops the resources), then corosync."""
-    pm = read_pid(os.path.join(ndir(i), "pacemakerd.pid"))
-    if pm:
-        os.kill(pm, signal.SIGTERM)
-        wait_gone(pm, 60)
-    cs = read_pid(os.path.join(ndir(i), "corosync.pid"))
-    if cs:
-        os.kill(cs, signal.SIGTERM)
-        wait_gone(cs, 20)
+    pm = signal_pidfile(os.path.join(ndir(i), "pacemakerd.pid"), signal.SIGTERM)
+    wait_gone(pm, 60)
+    cs = signal_pidfile(os.path.join(ndir(i), "corosync.pid"), signal.SIGTERM)
+    wait_gone(cs, 20)
 
 
 def kill_node_daemons(i):
@@ -246,10 +296,7 @@ def kill_node_daemons(i):
     h = holder(i)
     for p in netns_pids(node_ns(i)):
         if p != h:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except OSError:
-                pass
+            kill_in_netns(node_ns(i), p)
 
 
 def fence_agent(action, i):
@@ -318,16 +365,14 @@ def start_aws(n):
     log = open(os.path.join(LAB, "moto.log"), "w")
     moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdin=subprocess.DEVNULL,
                             stdout=log, stderr=log, start_new_session=True)
-    with open(os.path.join(LAB, "moto.pid"), "w") as f:
-        f.write(str(moto.pid))
+    write_pid(os.path.join(LAB, "moto.pid"), moto.pid)
     wait_until("moto", 30, lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0)
     sim = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(HERE), "tests", "aws", "ec2sim.py"),
                             "--moto", f"http://127.0.0.1:{port}", "--attach-secs", "2", "--detach-secs", "2"]
                            + sum((["--ns", node_ns(i)] for i in range(1, n + 1)), []),
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
                            start_new_session=True)
-    with open(os.path.join(LAB, "ec2sim.pid"), "w") as f:
-        f.write(str(sim.pid))
+    write_pid(os.path.join(LAB, "ec2sim.pid"), sim.pid)
     line = sim.stdout.readline()
     if not line.startswith("ready "):
         raise SystemExit(f"drill: ec2sim did not start: {line!r}")
@@ -343,7 +388,7 @@ def up(n, fencing, rustha, aws=False):
     down(quiet=True)
     os.makedirs(LAB)
     with open(os.path.join(LAB, "lab.json"), "w") as f:
-        json.dump({"nodes": n, "fencing": fencing, "token_ms": TOKEN_MS}, f)
+        json.dump({"nodes": n, "fencing": fencing, "token_ms": TOKEN_MS, "aws": aws}, f)
     with open(os.path.join(LAB, "hosts"), "w") as f:
         f.write("127.0.0.1 localhost\n::1 localhost\n")
         for i in range(1, n + 1):
@@ -421,23 +466,17 @@ def down(quiet=False):
     conf = lab_conf()
     n = conf["nodes"] if conf else 3
     killed = []
-    pms = [read_pid(os.path.join(ndir(i), "pacemakerd.pid")) for i in range(1, n + 1)]
-    for pm in pms:
-        if pm:
-            os.kill(pm, signal.SIGTERM)
+    pms = [signal_pidfile(os.path.join(ndir(i), "pacemakerd.pid"), signal.SIGTERM)
+           for i in range(1, n + 1)]
     for pm in pms:
         wait_gone(pm, 30)
     for i in range(1, n + 1):
-        cs = read_pid(os.path.join(ndir(i), "corosync.pid"))
-        if cs:
-            os.kill(cs, signal.SIGTERM)
-            wait_gone(cs, 10)
+        cs = signal_pidfile(os.path.join(ndir(i), "corosync.pid"), signal.SIGTERM)
+        wait_gone(cs, 10)
     for name in ("ec2sim", "moto"):
-        pid = read_pid(os.path.join(LAB, f"{name}.pid"))
-        if pid:
-            os.kill(pid, signal.SIGTERM)
-            if not wait_gone(pid, 5):
-                os.kill(pid, signal.SIGKILL)
+        pid = signal_pidfile(os.path.join(LAB, f"{name}.pid"), signal.SIGTERM)
+        if not wait_gone(pid, 5):
+            signal_pidfile(os.path.join(LAB, f"{name}.pid"), signal.SIGKILL)
     existing = set(sh("ip", "netns", "list", check=False).stdout.split())
     for ns in [node_ns(i) for i in range(1, 4)] + [CLIENT, SW]:
         if ns not in existing:
@@ -449,11 +488,10 @@ def down(quiet=False):
             for p in pids:
                 try:
                     comm = open(f"/proc/{p}/comm").read().strip()
-                    os.kill(p, signal.SIGKILL)
-                    if comm != "sleep":
-                        killed.append(f"{p} ({comm})")
                 except OSError:
-                    pass
+                    continue
+                if kill_in_netns(ns, p) and comm != "sleep":
+                    killed.append(f"{p} ({comm})")
             time.sleep(0.1)
         sh("ip", "netns", "del", ns, check=False)
     if os.path.islink(FENCE_LINK) and os.readlink(FENCE_LINK).startswith(HERE):
@@ -476,7 +514,7 @@ def shared(*p):
 def prepare_web():
     os.makedirs(shared("www"), exist_ok=True)
     with open(shared("www", "index.html"), "w") as f:
-        f.write("rustha drill page\n")
+        f.write(PAGE.decode())
     os.chmod(shared(), 0o755)
     with open(shared("nginx.conf"), "w") as f:
         f.write(f"""worker_processes 2;
@@ -574,15 +612,48 @@ def group_node(ids):
     return where.pop() if len(where) == 1 and None not in where else None
 
 
-def delete_stack(stack):
+def delete_stack(stack=None):
+    """Stop the group (a normal stop, with its parameters), then delete what is in the
+    cluster besides the fence device (this stack's, or what an interrupted run left):
+    deleting a running resource leaves Pacemaker an orphan to stop without parameters."""
     i = live_nodes()[0]
-    rs, _ = stack_resources(stack, "rustha")
-    for rid, _ in reversed(rs):
+    have = in_node(i, "crm_resource", "--list-raw").stdout.split()
+    rids = [r for r in have if r not in ("fence-lab", "g")]
+    if not rids:
+        return
+    # (--list-raw names a group's members, not the group.)
+    in_node(i, "pcs", "resource", "disable", "g", "--wait=120", check=False, timeout=150)
+    for rid in reversed(rids):
         in_node(i, "pcs", "resource", "delete", rid, "--force", check=False)
-    in_node(i, "crm_resource", "--wait", "--timeout=60s", check=False)
+    in_node(i, "crm_resource", "--wait", "--timeout=60s", check=False, timeout=90)
+
+
+def offline_nodes():
+    """The lab's nodes the cluster does not see online (fenced, crashed)."""
+    x = cluster_view()
+    n = (lab_conf() or {"nodes": 0})["nodes"]
+    on = online_nodes(x) if x is not None else set()
+    return [i for i in range(1, n + 1) if f"node{i}" not in on]
+
+
+def heal():
+    """Every node of the lab back online (as after a drill); returns those that were not."""
+    lost = offline_nodes()
+    for i in lost:
+        restart(i)
+    return lost
 
 
 # ---------------------------------------------------------------- the client's probes
+
+PAGE = b"rustha drill page\n"
+
+
+def http_ok(resp):
+    """A complete answer to GET /: status 200 (HTTP/1.0 or 1.1) and the drill's page."""
+    head, sep, body = resp.partition(b"\r\n\r\n")
+    return bool(sep) and re.match(rb"HTTP/1\.[01] 200 ", head) is not None and body == PAGE
+
 
 def probe_main(out, tcp_port, http_port):
     """Runs in the client namespace: ICMP (ping -D -O -i 0.1), ARP who-has the VIP every
@@ -640,9 +711,17 @@ def probe_main(out, tcp_port, http_port):
             try:
                 c = socket.create_connection((VIP, port), timeout=0.3)
                 if http:
+                    # The page itself, whole: a 200 (HTTP/1.0 or 1.1: lighttpd answers a
+                    # 1.0 request in 1.0, nginx in 1.1) that serves the drill's page.
                     c.settimeout(0.5)
                     c.sendall(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n")
-                    ok = c.recv(64).startswith(b"HTTP/1.1 200")
+                    got = b""
+                    while len(got) < 65536:
+                        b = c.recv(4096)
+                        if not b:
+                            break
+                        got += b
+                    ok = http_ok(got)
                 else:
                     ok = True
                 c.close()
@@ -704,6 +783,9 @@ class EniProbe:
             seq += 1
             time.sleep(max(0.0, 0.1 - (time.time() - t)))
 
+    def peek(self):
+        return list(self.samples)
+
     def stop(self):
         self.stop_ev.set()
         self.t.join()
@@ -716,11 +798,24 @@ class EniProbe:
 class Probe:
     def __init__(self, path, stack):
         self.path = path
-        tcp = LB_PORT if stack == "azure" else 0
-        http = 80 if stack == "web" else (8080 if stack == "db" else 0)
+        tcp = STACKS[stack]["probes"].get("tcp", 0)
+        http = STACKS[stack]["probes"].get("http", 0)
         self.p = subprocess.Popen(["ip", "netns", "exec", CLIENT, sys.executable,
                                    os.path.abspath(__file__), "__probe", path, str(tcp), str(http)],
                                   stdin=subprocess.DEVNULL)
+
+    def peek(self):
+        out = []
+        try:
+            with open(self.path) as f:
+                for line in f:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        pass
+        except OSError:
+            pass
+        return out
 
     def stop(self):
         self.p.terminate()
@@ -729,14 +824,7 @@ class Probe:
         except subprocess.TimeoutExpired:
             self.p.kill()
             self.p.wait()
-        out = []
-        with open(self.path) as f:
-            for line in f:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-        return out
+        return self.peek()
 
 
 # ---------------------------------------------------------------- cluster events
@@ -798,6 +886,98 @@ def cluster_events(since):
 
 DRILLS = ["standby", "move", "graceful-stop", "power-cut", "kill-link-up", "service-kill",
           "vip-deleted", "responder-kill", "stop-failure"]
+# The drills that move the stack to another node (they need a second node).
+MOVING = ["standby", "move", "graceful-stop", "power-cut", "kill-link-up", "stop-failure"]
+
+# What each stack is made of, and so which drills apply to it. `service`: the daemon that
+# service-kill kills and how it is found in the node (the process holding its listening
+# socket); `probes`: what the client checks besides ICMP ping and ARP (a TCP connect or an
+# HTTP GET on the VIP); `default`: `run` without drills (and `make drill`); `quick`: the
+# short set `make test` runs (`run --quick`); `providers`: the default --providers.
+_NODE = ["standby", "move", "graceful-stop", "power-cut", "kill-link-up"]
+STACKS = {
+    "azure": {
+        "what": "IPaddr2 + azure-lb",
+        "service": ("lb", ("tcp", 61000)),
+        "probes": {"tcp": 61000},
+        "applies": _NODE + ["service-kill", "responder-kill", "vip-deleted", "stop-failure"],
+        "default": _NODE + ["responder-kill", "vip-deleted", "stop-failure"],
+        "quick": ["standby", "service-kill", "power-cut", "kill-link-up"],
+        "providers": ["rustha", "heartbeat"],
+    },
+    "web": {
+        "what": "IPaddr2 + nginx",
+        "service": ("web", ("tcp", 80)),
+        "probes": {"http": 80},
+        "applies": _NODE + ["service-kill", "vip-deleted", "stop-failure"],
+        "default": _NODE + ["service-kill", "vip-deleted", "stop-failure"],
+        "quick": ["service-kill", "standby"],
+        "providers": ["rustha", "heartbeat"],
+    },
+    "db": {
+        "what": "IPaddr2 + mysql + lighttpd",
+        "service": ("db", ("unix", "/run/resource-agents/mysql/mysqld.sock")),
+        "probes": {"http": 8080},
+        "applies": _NODE + ["service-kill", "vip-deleted", "stop-failure"],
+        "default": _NODE + ["service-kill", "vip-deleted", "stop-failure"],
+        "quick": ["service-kill", "standby"],
+        "providers": ["rustha", "heartbeat"],
+    },
+    "classroom": {
+        "what": "a bare IPaddr2",
+        "service": None,
+        "probes": {},
+        "applies": _NODE + ["vip-deleted", "stop-failure"],
+        "default": _NODE + ["vip-deleted", "stop-failure"],
+        "quick": ["vip-deleted", "standby"],
+        "providers": ["rustha", "heartbeat"],
+    },
+    "aws": {
+        "what": "aws-eni against an emulated EC2",
+        "service": None,
+        "probes": {},
+        # vip-deleted: the ENI's address removed from its interface behind Pacemaker's back.
+        "applies": _NODE + ["vip-deleted", "stop-failure"],
+        "default": _NODE + ["vip-deleted", "stop-failure"],
+        "quick": ["move", "vip-deleted"],
+        "providers": ["rustha"],
+    },
+}
+
+
+class Refused(Exception):
+    """A drill plan that cannot run; raised before anything of the lab is touched."""
+
+
+def plan(stack, drills, providers=None, quick=False, conf=None):
+    """The (drills, providers) to run, or Refused. Pure: reads nothing but `conf`
+    (the lab's lab.json, when it is up) and touches nothing."""
+    if stack not in STACKS:
+        raise Refused(f"unknown stack {stack} (one of {', '.join(STACKS)})")
+    st = STACKS[stack]
+    if drills and quick:
+        raise Refused("--quick or a list of drills, not both")
+    drills = list(drills) or list(st["quick" if quick else "default"])
+    unknown = [d for d in drills if d not in DRILLS]
+    if unknown:
+        raise Refused(f"unknown drill {', '.join(unknown)} (one of {', '.join(DRILLS)})")
+    wrong = [d for d in drills if d not in st["applies"]]
+    if wrong:
+        raise Refused(f"{', '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not apply to the "
+                      f"{stack} stack ({st['what']}); the drills that do: {', '.join(st['applies'])}")
+    provs = providers.split(",") if providers else list(st["providers"])
+    bad = [p for p in provs if p not in st["providers"]]
+    if bad:
+        why = (" (awsvip needs the AWS CLI and a real EC2)" if stack == "aws" else "")
+        raise Refused(f"provider {', '.join(bad)} has no {stack} stack here{why}; "
+                      f"the providers that do: {', '.join(st['providers'])}")
+    if conf is not None:
+        if conf.get("nodes", 0) < 2 and any(d in MOVING for d in drills):
+            raise Refused(f"{', '.join(d for d in drills if d in MOVING)} need a second node "
+                          f"(drill.py up --nodes 2)")
+        if stack == "aws" and not conf.get("aws"):
+            raise Refused("the aws stack needs the emulated EC2: drill.py up --aws")
+    return drills, provs
 
 
 def other_node(cur):
@@ -815,7 +995,6 @@ def inject(drill, stack, active, provider):
     """Do the damage; returns what to undo afterwards."""
     a = node_index(active)
     b = other_node(active)
-    _, svc = stack_resources(stack, provider)
     if drill == "standby":
         in_node(b, "crm_attribute", "-N", active, "-n", "standby", "-v", "on", check=True)
         return lambda: in_node(b, "crm_attribute", "-N", active, "-n", "standby", "-v", "off")
@@ -832,19 +1011,24 @@ def inject(drill, stack, active, provider):
         kill_node_daemons(a)
         return lambda: (fence_agent("on", a), restart(a))
     if drill in ("service-kill", "responder-kill"):
-        target = "lb" if drill == "responder-kill" else svc
-        if target is None:
-            raise SystemExit(f"drill {drill}: the {stack} stack has no service")
-        kill_service(a, stack, target, provider)
+        # plan() let only stacks with a service (responder-kill: azure's) get here.
+        kill_service(a, STACKS[stack]["service"][1])
         return lambda: in_node(a, "crm_resource", "--cleanup", "-r", "g")
     if drill == "vip-deleted":
-        in_node(a, "ip", "addr", "del", f"{VIP}/24", "dev", "eth0", check=True)
+        if stack == "aws":
+            # The ENI's address, on whichever interface of the node holds it.
+            with open(os.path.join(LAB, "aws.json")) as f:
+                ip = json.load(f)["ip"]
+            dev, cidr = addr_holder(a, ip)
+            in_node(a, "ip", "addr", "del", cidr, "dev", dev, check=True)
+        else:
+            in_node(a, "ip", "addr", "del", f"{VIP}/24", "dev", "eth0", check=True)
         return lambda: in_node(a, "crm_resource", "--cleanup", "-r", "g")
     if drill == "stop-failure":
         # The VIP's stop cannot succeed on the active node: in that node's private mount
         # namespace only, the provider's directory is replaced by one whose IPaddr2 fails
         # its stop (and runs the real agent for everything else). Then ask for a move.
-        failing_agent_dir(provider)
+        failing_agent_dir(provider, "aws-eni" if stack == "aws" else "IPaddr2")
         in_node(a, "mount", "--bind", os.path.join(LAB, f"failing-{provider}"),
                 f"/usr/lib/ocf/resource.d/{provider}", check=True)
         open(os.path.join(ndir(a), "failing-mount"), "w").write(provider)
@@ -853,8 +1037,8 @@ def inject(drill, stack, active, provider):
     raise SystemExit(f"unknown drill {drill}")
 
 
-def failing_agent_dir(provider):
-    """LAB/failing-<provider>: the provider's agents, with an IPaddr2 whose stop fails."""
+def failing_agent_dir(provider, agent):
+    """LAB/failing-<provider>: the provider's agents, with an `agent` whose stop fails."""
     src = f"/usr/lib/ocf/resource.d/{provider}"
     if provider == "rustha" and os.path.isdir(os.path.join(LAB, "ocf-rustha")):
         src = os.path.join(LAB, "ocf-rustha")
@@ -866,7 +1050,7 @@ def failing_agent_dir(provider):
         os.chmod(x, 0o755)
     for name in os.listdir(src):
         target = os.path.realpath(os.path.join(src, name))
-        if name == "IPaddr2":
+        if name == agent:
             # The real agent, under its own name (rustha dispatches on it), outside the
             # directory that the mount hides.
             if provider == "rustha":
@@ -885,19 +1069,145 @@ def failing_agent_dir(provider):
             os.symlink(target, os.path.join(d, name))
 
 
-def kill_service(a, stack, target, provider):
-    """SIGKILL the managed daemon: its main process, found in the node."""
-    if target == "lb":
-        pat = "rustha azure-lb responder" if provider == "rustha" else "nc -l -k|socat"
-    elif target == "web":
-        pat = "nginx: master"
+def addr_holder(i, ip):
+    """(device, address/prefix) of the interface of node i that has `ip`."""
+    r = sh("ip", "-n", node_ns(i), "-o", "addr", "show", check=False)
+    for line in r.stdout.splitlines():
+        w = line.split()
+        if len(w) > 3 and w[2] in ("inet", "inet6") and w[3].split("/")[0] == ip:
+            return w[1], w[3]
+    raise SystemExit(f"drill: node{i} has no address {ip}")
+
+
+def ns_inode(pid, ns):
+    try:
+        return os.stat(f"/proc/{pid}/ns/{ns}").st_ino
+    except OSError:
+        return None
+
+
+def start_time(pid):
+    """The process's start time (clock ticks since boot): with the pid, its identity."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def node_procs(i):
+    """Every live process of node i: in its holder's network AND mount namespaces (the
+    nodes share the host's PID namespace, so a pid or a name alone says nothing)."""
+    h = holder(i)
+    if h is None:
+        raise SystemExit(f"node{i} is not up")
+    net, mnt = ns_inode(h, "net"), ns_inode(h, "mnt")
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit() and int(p) != h and alive(int(p)) and \
+                ns_inode(p, "net") == net and ns_inode(p, "mnt") == mnt:
+            out.append(int(p))
+    return out
+
+
+def listening_inodes(i, listen):
+    """Inodes of node i's sockets listening on ("tcp", port) or ("unix", path), from its
+    network namespace's own tables."""
+    kind, where = listen
+    h = holder(i)
+    inodes = set()
+    if kind == "tcp":
+        for table in ("tcp", "tcp6"):
+            try:
+                rows = open(f"/proc/{h}/net/{table}").read().splitlines()[1:]
+            except OSError:
+                continue
+            for row in rows:
+                w = row.split()
+                # local_address is HEX_IP:HEX_PORT, st 0A = LISTEN
+                if int(w[1].rsplit(":", 1)[1], 16) == where and w[3] == "0A":
+                    inodes.add(w[9])
     else:
-        pat = "mariadbd|mysqld "
-    r = in_node(a, "pgrep", "-o", "-f", pat)
-    pids = r.stdout.split()
-    if not pids:
-        raise SystemExit(f"drill: no process matching {pat!r} on node{a}")
-    in_node(a, "kill", "-KILL", pids[0], check=True)
+        for row in open(f"/proc/{h}/net/unix").read().splitlines()[1:]:
+            w = row.split()
+            # Flags 00010000 = __SO_ACCEPTCON (listening); the path is the last field.
+            if len(w) >= 8 and w[-1] == where and int(w[3], 16) & 0x10000:
+                inodes.add(w[6])
+    return inodes
+
+
+def service_main(i, listen):
+    """The pid of the service's main process on node i: of the node's processes, the ones
+    holding its listening socket, and among those the one whose parent does not (nginx's
+    master, not a worker). Exactly one, or the drill stops."""
+    holders, main = service_mains(i, listen)
+    if not holders:
+        raise SystemExit(f"drill: nothing listens on {listen[0]} {listen[1]} in node{i}")
+    if len(main) != 1:
+        raise SystemExit(f"drill: in node{i}, {sorted(holders)} hold {listen[0]} {listen[1]}; "
+                         f"not one main process among them: {sorted(main)}")
+    return main[0]
+
+
+def service_mains(i, listen):
+    """(the processes of node i holding the listening socket, those whose parent does not)."""
+    inodes = {f"socket:[{n}]" for n in listening_inodes(i, listen)}
+    if not inodes:
+        return set(), []
+    holders = set()
+    for p in node_procs(i):
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{p}/fd/{fd}") in inodes:
+                    holders.add(p)
+                    break
+            except OSError:
+                pass
+
+    def ppid(p):
+        try:
+            return int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            return None
+
+    return holders, [p for p in holders if ppid(p) not in holders]
+
+
+def kill_node_proc(i, pid):
+    """SIGKILL pid through a pidfd, after checking (on that pidfd) that it is still node
+    i's: no pid reuse or other process in between."""
+    fd = os.pidfd_open(pid)
+    try:
+        if pid not in node_procs(i):
+            raise SystemExit(f"drill: pid {pid} is no process of node{i} any more")
+        signal.pidfd_send_signal(fd, signal.SIGKILL)
+    finally:
+        os.close(fd)
+
+
+KILLED = {}
+
+
+def kill_service(a, listen):
+    """SIGKILL the managed daemon: its main process, found in the node by its socket.
+    Remembered (pid, start time) to tell a new main process from it."""
+    pid = service_main(a, listen)
+    KILLED.update(node=a, listen=listen, pid=pid, started=start_time(pid))
+    kill_node_proc(a, pid)
+
+
+def respawned():
+    """After kill_service: a new main process holds the service's socket in that node
+    (the service restarted itself, e.g. under mysqld_safe, or the cluster restarted it)."""
+    try:
+        _, main = service_mains(KILLED["node"], KILLED["listen"])
+    except (OSError, SystemExit, KeyError):
+        return False
+    return len(main) == 1 and (main[0], start_time(main[0])) != (KILLED["pid"], KILLED["started"])
 
 
 def restart(i):
@@ -927,29 +1237,70 @@ def restart(i):
                lambda: (x := cluster_view()) is not None and f"node{i}" in online_nodes(x))
 
 
-def analyse(drill, t0, t_end, samples, events, active):
-    def window(kind):
-        return [s for s in samples if s["k"] == kind and t0 - 0.5 <= s["t"] <= t_end]
+BASELINE_S = 1.5
 
-    res = {"drill": drill, "t0": t0, "t_end": t_end, "active_before": active}
-    for kind in ("ping", "tcp", "http"):
-        w = window(kind)
-        if not w:
+
+def probe_kinds(stack):
+    """The client's probes for a stack, each proven during the baseline or not reported."""
+    return ["ping", "arp"] + list(STACKS[stack]["probes"])
+
+
+def baseline(samples, kind, t0):
+    """None when the probe `kind` was proven to work just before the injection (it answered
+    during the baseline, and its last sample before t0 was an answer); else why not."""
+    if kind == "arp":
+        reqs = [s for s in samples if s["k"] == "arpreq" and t0 - BASELINE_S <= s["t"] < t0]
+        replies = [s for s in samples if s["k"] == "arp" and t0 - BASELINE_S <= s["t"] < t0]
+        if not reqs:
+            return "the arp probe sent nothing during the baseline before the injection"
+        if not replies:
+            return ("the arp probe got no answer for the VIP during the baseline before the "
+                    "injection: no duplicate-address check")
+        return None
+    w = [s for s in samples if s["k"] == kind and t0 - BASELINE_S <= s["t"] < t0]
+    if not w:
+        return f"the {kind} probe sent nothing during the baseline before the injection"
+    if not any(s["ok"] for s in w):
+        return (f"the {kind} probe never succeeded during the baseline before the injection "
+                f"({len(w)} tries): its numbers are not reported")
+    if not w[-1]["ok"]:
+        return f"the {kind} probe failed just before the injection: its numbers are not reported"
+    return None
+
+
+def analyse(drill, stack, t0, t_end, samples, events, active):
+    """The numbers of one drill. Pure: samples and events in, a result out. A probe's
+    numbers (gap, lost) and the duplicate check are only there when that probe was proven
+    to work during the baseline; otherwise res["unproven"] says why."""
+    def window(kind):
+        return [s for s in samples if s["k"] == kind and t0 <= s["t"] <= t_end]
+
+    res = {"drill": drill, "stack": stack, "t0": t0, "t_end": t_end, "active_before": active,
+           "unproven": []}
+    for kind in probe_kinds(stack):
+        why = baseline(samples, kind, t0)
+        if why:
+            res["unproven"].append(why)
+            if kind != "arp":
+                res[kind] = {"proven": False}
             continue
+        if kind == "arp":
+            continue
+        w = window(kind)
         ok = sorted(s["t"] for s in w if s["ok"])
         lost = sum(1 for s in w if not s["ok"])
+        # The last answer before the injection (proven above) starts the first interval.
+        prev = max(s["t"] for s in samples if s["k"] == kind and s["ok"] and s["t"] < t0)
         gap = 0.0
-        prev = t0 - 0.5
         for t in ok + [t_end]:
             gap = max(gap, t - prev)
             prev = t
-        if ok and ok[-1] < t_end - 0.5:
-            gap = max(gap, t_end - ok[-1])
-        res[kind] = {"gap_s": round(gap, 3), "lost": lost, "probes": len(w)}
+        res[kind] = {"proven": True, "gap_s": round(gap, 3), "lost": lost, "probes": len(w)}
     # Duplicate address: two MACs answering the same ARP request for the VIP (requests
     # go out every 0.1 s; an answer comes within a millisecond or two).
-    arps = sorted((s["t"], s["mac"]) for s in samples if s["k"] == "arp" and t0 - 0.5 <= s["t"] <= t_end)
-    reqs = sorted(s["t"] for s in samples if s["k"] == "arpreq" and t0 - 0.5 <= s["t"] <= t_end)
+    arp_ok = not any("arp probe" in u for u in res["unproven"])
+    arps = sorted((s["t"], s["mac"]) for s in samples if s["k"] == "arp" and t0 - BASELINE_S <= s["t"] <= t_end)
+    reqs = sorted(s["t"] for s in samples if s["k"] == "arpreq" and t0 - BASELINE_S <= s["t"] <= t_end)
     macs = sorted({m for _, m in arps})
     dup = []
     for i, rt in enumerate(reqs):
@@ -959,6 +1310,7 @@ def analyse(drill, t0, t_end, samples, events, active):
             dup.append(round(rt - t0, 3))
     res["arp_macs"] = macs
     res["duplicate_vip"] = bool(dup)
+    res["duplicate_checked"] = arp_ok
     res["duplicate_at_s"] = dup[:5]
     rel = lambda e: round(e["t"] - t0, 3)
     first = lambda kinds: next((rel(e) for e in events if e["kind"] in kinds and e["t"] >= t0 - 0.2), None)
@@ -976,15 +1328,31 @@ def run_drill(drill, stack, provider, out):
     active = wait_until("the stack running", 120, lambda: group_node(ids))
     probe_path = os.path.join(out, f"{drill}-{provider}.probe.jsonl")
     probe = (EniProbe if stack == "aws" else Probe)(probe_path, stack)
-    time.sleep(1.5)
+    try:
+        return drill_with_probe(drill, stack, provider, out, ids, active, probe)
+    finally:
+        probe.stop()
+
+
+def drill_with_probe(drill, stack, provider, out, ids, active, probe):
+    # The baseline: every probe must answer before the damage is done (bounded; a probe
+    # that never answers is reported as such, and the drill fails).
+    t_probe = time.time()
+    while True:
+        now = time.time()
+        if now - t_probe >= BASELINE_S:
+            seen = probe.peek()
+            if all(baseline(seen, k, now) is None for k in probe_kinds(stack)) or now - t_probe > 15:
+                break
+        time.sleep(0.1)
     t0 = time.time()
     undo = inject(drill, stack, active, provider)
     recovered = None
     deadline = t0 + 90
-    moves = drill in ("standby", "move", "graceful-stop", "power-cut", "kill-link-up", "stop-failure")
+    moves = drill in MOVING
     # In place: recovered once the damaged resource was started again after the failure
     # was detected (the cluster's own view lags the damage by up to a monitor interval).
-    broken = {"vip-deleted": "vip", "responder-kill": "lb"}.get(drill, stack_resources(stack, provider)[1])
+    broken = {"vip-deleted": ids[0], "responder-kill": "lb"}.get(drill, stack_resources(stack, provider)[1])
     while time.time() < deadline:
         where = group_node(ids)
         if where and moves and where != active:
@@ -994,13 +1362,19 @@ def run_drill(drill, stack, provider, out):
                                        for e in cluster_events(t0) if e["t"] >= t0):
             recovered = where
             break
+        # A service that restarts itself (heartbeat's mysql runs mysqld_safe) recovers
+        # without the cluster seeing a failure: recovered once a new main process holds
+        # its socket in the node, the stack still started there.
+        if where == active and drill in ("service-kill", "responder-kill") and respawned():
+            recovered = where
+            break
         time.sleep(0.2)
     t_rec = time.time()
     time.sleep(2.0)  # watch the client a little longer
     t_end = time.time()
     samples = probe.stop()
     events = cluster_events(t0)
-    res = analyse(drill, t0, t_end, samples, events, active)
+    res = analyse(drill, stack, t0, t_end, samples, events, active)
     res.update(provider=provider, stack=stack, recovered=bool(recovered),
                recovered_on=recovered, recovered_s=round(t_rec - t0, 3) if recovered else None)
     # Back to normal for the next drill.
@@ -1026,8 +1400,8 @@ def svg(res, samples):
     H = 70 + 26 * len(rows) + 20 * len(res["events"][:14])
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
          f'<text x="10" y="18" font-size="13">{res["drill"]} ({res["provider"]}, {res["stack"]} stack): '
-         f'recovered {res.get("recovered_s")} s, ping gap {res.get("ping", {}).get("gap_s")} s, '
-         f'duplicate VIP: {"YES" if res["duplicate_vip"] else "no"}</text>']
+         f'recovered {res.get("recovered_s")} s, ping gap {res.get("ping", {}).get("gap_s", "unproven")} s, '
+         f'duplicate VIP: {("YES" if res["duplicate_vip"] else "no") if res.get("duplicate_checked") else "unproven"}</text>']
     macs = {m: c for m, c in zip(res["arp_macs"], ["#1f77b4", "#d62728", "#9467bd"])}
     for r, kind in enumerate(rows):
         y = 40 + r * 26
@@ -1060,24 +1434,43 @@ def fmt(v, unit="s"):
     return "–" if v is None else f"{v:.2f} {unit}" if isinstance(v, float) else str(v)
 
 
-def report(results, out, meta):
+def probe_cell(r, kind, field):
+    """A probe's number, only when that probe was proven to work before the injection."""
+    v = r.get(kind)
+    if v is None:
+        return "–"
+    if not v.get("proven"):
+        return "**unproven**"
+    return fmt(v[field]) if field == "gap_s" else str(v[field])
+
+
+def report(results, out, meta, problems):
+    svc_kind = next(iter(STACKS[meta["stack"]]["probes"]), None)
+    svc_head = {"tcp": "TCP gap", "http": "HTTP gap"}.get(svc_kind)
     lines = ["# rustha drill report", "",
              f"{meta['nodes']} nodes, fencing {'on' if meta['fencing'] else 'off'}, corosync token "
-             f"{meta['token_ms']} ms, stack `{meta['stack']}`, {time.strftime('%Y-%m-%d %H:%M:%S')}.",
+             f"{meta['token_ms']} ms, stack `{meta['stack']}` ({STACKS[meta['stack']]['what']}), "
+             f"{time.strftime('%Y-%m-%d %H:%M:%S')}.",
              "Times are seconds after the failure was injected. *gap* is the longest time without "
              "an answer to the client's 0.1 s ICMP ping; *lost* counts unanswered pings; *dup* is "
-             "a duplicate-address check (one ARP request for the VIP answered by two MACs).", "",
-             "| drill | provider | recovered | on | detect | fence | VIP start | ping gap | lost | "
-             "TCP/HTTP gap | dup | timeline |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "a duplicate-address check (one ARP request for the VIP answered by two MACs). "
+             "A probe's numbers are only shown when that probe answered during the baseline "
+             f"({BASELINE_S} s before the injection); otherwise it reads *unproven* and the drill fails.", "",
+             "| drill | provider | result | recovered | on | detect | fence | VIP start | ping gap | lost | "
+             + (f"{svc_head} | " if svc_head else "") + "dup | timeline |",
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if svc_head else "") + "---|---|"]
     for r in results:
-        svc = r.get("tcp") or r.get("http") or {}
+        name = f"{r['drill']} ({r['provider']}, {r['stack']})"
+        mine = [p[len(name) + 2:] for p in problems if p.startswith(name + ": ")]
+        dup = ("**YES**" if r["duplicate_vip"] else "no") if r.get("duplicate_checked") else "**unproven**"
         lines.append(
-            f"| {r['drill']} | {r['provider']} | {'yes' if r['recovered'] else '**NO**'} "
+            f"| {r['drill']} | {r['provider']} | {'ok' if not mine else '**FAIL**: ' + '; '.join(mine)} | "
+            f"{'yes' if r['recovered'] else '**NO**'} "
             f"({fmt(r['recovered_s'])}) | {r.get('recovered_on') or '–'} | {fmt(r['detect_s'])} | "
-            f"{fmt(r['fence_s'])} | {fmt(r['vip_start_s'])} | {fmt(r.get('ping', {}).get('gap_s'))} | "
-            f"{r.get('ping', {}).get('lost', '–')} | {fmt(svc.get('gap_s'))} | "
-            f"{'**YES**' if r['duplicate_vip'] else 'no'} | [svg]({r['drill']}-{r['provider']}.svg) |")
+            f"{fmt(r['fence_s'])} | {fmt(r['vip_start_s'])} | {probe_cell(r, 'ping', 'gap_s')} | "
+            f"{probe_cell(r, 'ping', 'lost')} | "
+            + (f"{probe_cell(r, svc_kind, 'gap_s')} | " if svc_head else "")
+            + f"{dup} | [svg]({r['drill']}-{r['provider']}.svg) |")
     provs = sorted({r["provider"] for r in results})
     if len(provs) > 1:
         lines += ["", "## Side by side (ping gap / recovered after, seconds)", "",
@@ -1087,8 +1480,10 @@ def report(results, out, meta):
             for p in provs:
                 r = next((r for r in results if r["drill"] == d and r["provider"] == p), None)
                 cells.append("–" if r is None else
-                             f"{fmt(r.get('ping', {}).get('gap_s'))} / {fmt(r['recovered_s'])}")
+                             f"{probe_cell(r, 'ping', 'gap_s')} / {fmt(r['recovered_s'])}")
             lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    if problems:
+        lines += ["", "## Problems", ""] + [f"- {p}" for p in problems]
     lines += ["", "## How to read a timeline", "",
               "Each SVG has one row per client probe (green: answered, red: not), an ARP row "
               "coloured by the MAC that answered for the VIP (two colours at once = duplicate "
@@ -1102,36 +1497,15 @@ def report(results, out, meta):
         f.write("\n".join(lines) + "\n")
 
 
-def run(args):
-    conf = lab_conf()
-    if not conf or not live_nodes():
-        raise SystemExit("drill: the lab is not up (drill.py up)")
-    preflight(args.stack)
-    drills = args.drills or ["standby", "move", "service-kill", "vip-deleted", "power-cut",
-                             "kill-link-up", "stop-failure"]
-    for d in drills:
-        if d not in DRILLS:
-            raise SystemExit(f"unknown drill {d} (one of {', '.join(DRILLS)})")
-    out = args.out or os.path.join(os.getcwd(), "drill-results", time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
-    results = []
-    for p in args.providers.split(","):
-        create_stack(args.stack, p)
-        for d in drills:
-            print(f"drill {d} ({p}, {args.stack}) ...", flush=True)
-            r = run_drill(d, args.stack, p, out)
-            print(f"  recovered={r['recovered']} on {r.get('recovered_on')} after {r['recovered_s']} s; "
-                  f"ping gap {r.get('ping', {}).get('gap_s')} s; duplicate={r['duplicate_vip']}", flush=True)
-            results.append({k: v for k, v in r.items() if k not in ("t0", "t_end")})
-        delete_stack(args.stack)
-    meta = dict(conf, stack=args.stack)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"meta": meta, "results": results}, f, indent=1)
-    report(results, out, meta)
-    print(f"report: {os.path.join(out, 'report.md')}")
+def score(results, conf):
+    """What makes a drill fail, one line each: not recovered, a duplicate VIP, a stack that
+    did not come back, a lost node without fencing, and any probe that was not proven to
+    work during the baseline (its numbers are not reported, and the drill fails)."""
     problems = []
     for r in results:
-        name = f"{r['drill']} ({r['provider']})"
+        name = f"{r['drill']} ({r['provider']}, {r['stack']})"
+        for why in r.get("unproven", []):
+            problems.append(f"{name}: {why}")
         if not r["recovered"]:
             problems.append(f"{name}: not recovered")
         if r["duplicate_vip"]:
@@ -1140,11 +1514,181 @@ def run(args):
             problems.append(f"{name}: {r['restore_error']}")
         if conf["fencing"] and r["drill"] in ("power-cut", "kill-link-up", "stop-failure") and r["fence_s"] is None:
             problems.append(f"{name}: no fencing recorded")
+    return problems
+
+
+def run(args):
+    # The plan first: a drill that does not apply to the stack is refused before the lab
+    # is touched (before the lab is even looked at when it is not up).
+    conf = lab_conf()
+    try:
+        drills, providers = plan(args.stack, args.drills, args.providers, args.quick, conf)
+    except Refused as e:
+        raise SystemExit(f"drill: {e}")
+    if not conf or not live_nodes():
+        raise SystemExit("drill: the lab is not up (drill.py up)")
+    preflight(args.stack)
+    out = args.out or os.path.join(os.getcwd(), "drill-results", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)
+    results = []
+    teardown = []
+    for p in providers:
+        t_stack = time.time()
+        lost = heal()
+        if lost:
+            print(f"nodes {lost} were not online: restarted", flush=True)
+        delete_stack()  # what an interrupted run left behind
+        create_stack(args.stack, p)
+        for d in drills:
+            print(f"drill {d} ({p}, {args.stack}) ...", flush=True)
+            t_d = time.time()
+            r = run_drill(d, args.stack, p, out)
+            r["took_s"] = round(time.time() - t_d, 1)
+            print(f"  recovered={r['recovered']} on {r.get('recovered_on')} after {r['recovered_s']} s; "
+                  f"ping gap {r.get('ping', {}).get('gap_s')} s; duplicate={r['duplicate_vip']}; "
+                  f"{r['took_s']} s with the restore", flush=True)
+            for why in r.get("unproven", []):
+                print(f"  {why}", flush=True)
+            results.append({k: v for k, v in r.items() if k not in ("t0", "t_end")})
+        delete_stack(args.stack)
+        lost = offline_nodes()
+        if lost:
+            teardown.append(f"removing the {args.stack} stack ({p}) lost node{', node'.join(map(str, lost))} "
+                            f"(a failed stop got it fenced?)")
+            heal()
+        print(f"stack {args.stack} ({p}): {len(drills)} drills in {time.time() - t_stack:.1f} s", flush=True)
+    meta = dict(conf, stack=args.stack)
+    problems = score(results, conf) + teardown
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"meta": meta, "results": results, "problems": problems}, f, indent=1)
+    report(results, out, meta, problems)
+    print(f"report: {os.path.join(out, 'report.md')}")
     for p in problems:
         print(f"PROBLEM: {p}")
     if args.strict and problems:
         return 1
     return 0
+
+
+def selftest():
+    """The planning and scoring rules on synthetic samples: no lab, no root."""
+    import tempfile
+    import unittest
+
+    T0 = 1000.0
+
+    def series(kind, start, end, ok, step=0.1):
+        out, t = [], start
+        while t < end:
+            out.append({"k": kind, "t": round(t, 3), "ok": ok(t)})
+            t += step
+        return out
+
+    def arp(start, end, macs=("aa",)):
+        out, t = [], start
+        while t < end:
+            out.append({"k": "arpreq", "t": t})
+            out += [{"k": "arp", "t": t + 0.001 * (n + 1), "mac": m} for n, m in enumerate(macs)]
+            t += 0.1
+        return out
+
+    conf = {"nodes": 2, "fencing": True, "token_ms": 1000}
+
+    def result(samples, stack="db", drill="service-kill"):
+        r = analyse(drill, stack, T0, T0 + 5, samples, [], "node1")
+        r.update(provider="rustha", recovered=True, recovered_on="node1", recovered_s=1.0)
+        return r
+
+    class Plan(unittest.TestCase):
+        def test_refuses_what_does_not_apply_naming_what_does(self):
+            for stack, drill in [("db", "responder-kill"), ("classroom", "responder-kill"),
+                                 ("classroom", "service-kill"), ("aws", "service-kill"),
+                                 ("web", "responder-kill")]:
+                with self.assertRaises(Refused) as e:
+                    plan(stack, [drill])
+                msg = str(e.exception)
+                self.assertIn(f"{drill} does not apply to the {stack} stack", msg)
+                for d in STACKS[stack]["applies"]:
+                    self.assertIn(d, msg.split("the drills that do: ")[1])
+
+        def test_default_and_quick_sets_apply(self):
+            for stack, st in STACKS.items():
+                self.assertEqual(plan(stack, [])[0], st["default"])
+                self.assertEqual(plan(stack, [], quick=True)[0], st["quick"])
+                self.assertEqual(plan(stack, [])[1], st["providers"])
+                self.assertTrue(set(st["default"]) | set(st["quick"]) <= set(st["applies"]))
+                self.assertTrue(set(st["applies"]) <= set(DRILLS))
+
+        def test_refuses_unknown_drills_providers_and_a_lab_that_cannot(self):
+            for args in [("azure", ["nope"]), ("aws", ["move"], "heartbeat"), ("zz", [])]:
+                with self.assertRaises(Refused):
+                    plan(*args)
+            with self.assertRaisesRegex(Refused, "second node"):
+                plan("azure", ["standby"], conf={"nodes": 1})
+            with self.assertRaisesRegex(Refused, "up --aws"):
+                plan("aws", ["move"], conf={"nodes": 2, "aws": False})
+            self.assertEqual(plan("azure", ["service-kill"], conf={"nodes": 1})[0], ["service-kill"])
+
+    class Score(unittest.TestCase):
+        def test_a_probe_that_never_worked_fails_the_drill_and_reports_no_number(self):
+            # The db stack's old failure: ping fine, HTTP red from before the injection on.
+            smp = (series("ping", T0 - 2, T0 + 5, lambda t: True)
+                   + series("http", T0 - 2, T0 + 5, lambda t: False) + arp(T0 - 2, T0 + 5))
+            r = result(smp)
+            self.assertEqual(r["http"], {"proven": False})
+            self.assertTrue(r["ping"]["proven"])
+            probs = score([r], conf)
+            self.assertEqual(len(probs), 1, probs)
+            self.assertIn("http probe never succeeded during the baseline before the injection", probs[0])
+            with tempfile.TemporaryDirectory() as d:
+                report([r], d, dict(conf, stack="db"), probs)
+                row = [ln for ln in open(os.path.join(d, "report.md")) if ln.startswith("| service-kill")][0]
+            self.assertIn("**FAIL**", row)
+            cells = [c.strip() for c in row.split("|")]
+            self.assertEqual(cells[11], "**unproven**", row)  # the HTTP gap column
+
+        def test_a_probe_that_failed_just_before_the_injection_is_unproven(self):
+            smp = (series("ping", T0 - 2, T0 + 5, lambda t: True)
+                   + series("http", T0 - 2, T0 + 5, lambda t: t < T0 - 0.35) + arp(T0 - 2, T0 + 5))
+            self.assertIn("failed just before the injection", " ".join(score([result(smp)], conf)))
+
+        def test_a_working_probe_is_measured_from_its_last_answer(self):
+            smp = (series("ping", T0 - 2, T0 + 5, lambda t: True)
+                   + series("http", T0 - 2, T0 + 5, lambda t: not (T0 + 0.5 <= t < T0 + 1.5))
+                   + arp(T0 - 2, T0 + 5))
+            r = result(smp)
+            self.assertEqual(score([r], conf), [])
+            self.assertTrue(r["http"]["proven"])
+            self.assertAlmostEqual(r["http"]["gap_s"], 1.1, delta=0.05)
+            self.assertEqual(r["http"]["lost"], 10)
+            self.assertFalse(r["duplicate_vip"])
+            self.assertTrue(r["duplicate_checked"])
+
+        def test_no_arp_answer_before_the_injection_means_no_duplicate_check(self):
+            smp = series("ping", T0 - 2, T0 + 5, lambda t: True) + arp(T0 - 2, T0 + 5, macs=())
+            r = result(smp, stack="classroom", drill="vip-deleted")
+            self.assertFalse(r["duplicate_checked"])
+            self.assertIn("no duplicate-address check", " ".join(score([r], conf)))
+
+        def test_two_macs_answering_is_a_duplicate(self):
+            smp = (series("ping", T0 - 2, T0 + 5, lambda t: True) + arp(T0 - 2, T0)
+                   + arp(T0, T0 + 5, macs=("aa", "bb")))
+            r = result(smp, stack="classroom", drill="kill-link-up")
+            self.assertTrue(r["duplicate_vip"])
+            self.assertIn("duplicate VIP", " ".join(score([r], conf)))
+
+        def test_http_check_accepts_1_0_and_1_1_and_wants_the_page(self):
+            body = b"\r\n\r\n" + PAGE
+            self.assertTrue(http_ok(b"HTTP/1.0 200 OK\r\nServer: lighttpd" + body))
+            self.assertTrue(http_ok(b"HTTP/1.1 200 OK\r\nServer: nginx" + body))
+            self.assertFalse(http_ok(b"HTTP/1.1 404 Not Found" + body))
+            self.assertFalse(http_ok(b"HTTP/1.1 200 OK\r\n\r\nsomething else\n"))
+            self.assertFalse(http_ok(b"HTTP/1.1 200 OK\r\nContent-Length: 18"))
+
+    suite = unittest.TestSuite()
+    for case in (Plan, Score):
+        suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(case))
+    return 0 if unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful() else 1
 
 
 def main():
@@ -1161,13 +1705,23 @@ def main():
     u.add_argument("--aws", action="store_true",
                    help="also an emulated EC2 (moto + tests/aws/ec2sim.py) for the aws stack")
     r = sub.add_parser("run")
-    r.add_argument("--stack", default="azure", choices=["azure", "web", "db", "classroom", "aws"])
-    r.add_argument("--providers", default="rustha")
+    r.add_argument("--stack", default="azure", choices=list(STACKS))
+    r.add_argument("--providers", help="comma-separated; default: the stack's (rustha,heartbeat; aws: rustha)")
+    r.add_argument("--quick", action="store_true", help="the stack's short set (what make test runs)")
     r.add_argument("--out")
     r.add_argument("--strict", action="store_true",
                    help="exit 1 on an unrecovered drill, a duplicate VIP, a stack that does "
-                        "not come back, or a lost node without fencing")
-    r.add_argument("drills", nargs="*")
+                        "not come back, a lost node without fencing, or a probe that did not "
+                        "work before the injection")
+    r.add_argument("drills", nargs="*", help="default: the stack's default set (see `drill.py stacks`)")
+    pl = sub.add_parser("plan", help="check a run's drills against the stack and the lab; touches nothing")
+    pl.add_argument("--stack", default="azure", choices=list(STACKS))
+    pl.add_argument("--providers")
+    pl.add_argument("--quick", action="store_true")
+    pl.add_argument("--nodes", type=int, help="check against a lab of that many nodes (default: the lab that is up)")
+    pl.add_argument("drills", nargs="*")
+    sub.add_parser("stacks", help="each stack's drills: those that apply, the default and the quick set")
+    sub.add_parser("selftest", help="the scoring and planning rules, on synthetic samples (no lab)")
     sub.add_parser("down")
     sub.add_parser("status")
     nd = sub.add_parser("node")
@@ -1182,6 +1736,22 @@ def main():
         down()
     elif a.cmd == "run":
         return run(a)
+    elif a.cmd == "plan":
+        conf = lab_conf()
+        if a.nodes is not None:
+            conf = dict(conf or {}, nodes=a.nodes, aws=a.stack == "aws")
+        try:
+            drills, provs = plan(a.stack, a.drills, a.providers, a.quick, conf)
+        except Refused as e:
+            raise SystemExit(f"drill: {e}")
+        print(f"{a.stack}: {' '.join(drills)} (providers {','.join(provs)})")
+    elif a.cmd == "stacks":
+        for name, st in STACKS.items():
+            print(f"{name} ({st['what']}; providers {','.join(st['providers'])})\n"
+                  f"  applies: {' '.join(st['applies'])}\n  default: {' '.join(st['default'])}\n"
+                  f"  quick:   {' '.join(st['quick'])}")
+    elif a.cmd == "selftest":
+        return selftest()
     elif a.cmd == "status":
         x = cluster_view()
         if x is None:
