@@ -211,21 +211,7 @@ impl Service for Lighttpd {
             let unix = parsed.bind.as_deref().is_some_and(|b| b.starts_with('/'));
             let mut ports: Vec<u16> = if unix { vec![] } else { vec![main_port] };
             ports.extend(&parsed.socket_ports);
-            if !ports.contains(&port.0) {
-                return Err(OcfError::invalid_param(
-                    "port",
-                    format!(
-                        "{} but the configuration {} listens on {}",
-                        port.0,
-                        config.display(),
-                        if ports.is_empty() {
-                            "no TCP port".to_string()
-                        } else {
-                            format!("port(s) {ports:?} only")
-                        }
-                    ),
-                ));
-            }
+            crate::service::port_in_config(port.0, &config, &ports)?;
         }
         rec.set(key::PORT, p.port.map_or(main_port, |p| p.0));
         if let Some(pf) = parsed.pidfile {

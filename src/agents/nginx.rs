@@ -431,21 +431,7 @@ impl Service for Nginx {
         let listen = match p.port {
             Some(port) => {
                 let ports: Vec<u16> = dump.listens.iter().filter_map(|l| listen_port(l)).collect();
-                if !ports.contains(&port.0) {
-                    return Err(OcfError::invalid_param(
-                        "port",
-                        format!(
-                            "{} but the configuration {} listens on {}",
-                            port.0,
-                            config.display(),
-                            if ports.is_empty() {
-                                "no TCP port".to_string()
-                            } else {
-                                format!("port(s) {ports:?} only")
-                            }
-                        ),
-                    ));
-                }
+                crate::service::port_in_config(port.0, &config, &ports)?;
                 dump.listens
                     .iter()
                     .find(|l| listen_port(l) == Some(port.0))

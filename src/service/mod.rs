@@ -705,6 +705,26 @@ pub const WEB_ACTIONS: &[ocf::ActionSpec] = &[
     ocf::ActionSpec::new(Action::ValidateAll, 30),
 ];
 
+/// `port` must be one the web server's configuration listens on (`ports`, read from
+/// it): otherwise start would wait its whole timeout for a listener that never comes.
+pub fn port_in_config(port: u16, config: &Path, ports: &[u16]) -> Result<(), OcfError> {
+    if ports.contains(&port) {
+        return Ok(());
+    }
+    let listens = if ports.is_empty() {
+        "no TCP port".to_string()
+    } else {
+        format!("port(s) {ports:?} only")
+    };
+    Err(OcfError::invalid_param(
+        "port",
+        format!(
+            "{port} but the configuration {} listens on {listens}",
+            config.display()
+        ),
+    ))
+}
+
 /// A URL parameter (unset or empty: none).
 pub fn url_param(name: &str, v: &Option<String>) -> Result<Option<http::Url>, OcfError> {
     v.as_deref()
