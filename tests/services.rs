@@ -1032,7 +1032,9 @@ fn two_concurrent_starts_leave_one_server_and_a_stop_leaves_none() {
         concurrent_starts(
             "nginx",
             &nginx_site("ngx-race"),
-            ("status10url", "/index.html"),
+            // Other parameters that work too (a start with them can win the lock):
+            // the site's own stub_status page, named explicitly.
+            ("status10url", "/nginx_status"),
             same,
         );
         concurrent_starts(
