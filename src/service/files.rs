@@ -74,19 +74,10 @@ pub fn check_pidfile(what: &str, path: &Path, owner: Option<(u32, &str)>) -> Res
     let m = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(OcfError::configured(format!(
-                "{what}: {} is unusable: {e}",
-                path.display()
-            )))
-        }
+        Err(e) => return Err(unusable(what, path, &e)),
     };
     if !m.file_type().is_file() {
-        return Err(OcfError::configured(format!(
-            "{what}: {} exists and is {}, not a pidfile",
-            path.display(),
-            kind(&m)
-        )));
+        return Err(not_a(what, path, &m, "a pidfile"));
     }
     if pidfile_content(path).is_none() {
         return Err(OcfError::configured(format!(
@@ -96,6 +87,20 @@ pub fn check_pidfile(what: &str, path: &Path, owner: Option<(u32, &str)>) -> Res
         )));
     }
     check_owner(what, path, &m, owner)
+}
+
+/// `what`'s path cannot even be looked at (a permission, a loop, a broken mount).
+fn unusable(what: &str, path: &Path, e: &std::io::Error) -> OcfError {
+    OcfError::configured(format!("{what}: {} is unusable: {e}", path.display()))
+}
+
+/// `what`'s path exists and is of another kind than `thing`.
+fn not_a(what: &str, path: &Path, m: &Metadata, thing: &str) -> OcfError {
+    OcfError::configured(format!(
+        "{what}: {} exists and is {}, not {thing}",
+        path.display(),
+        kind(m)
+    ))
 }
 
 fn check_owner(
@@ -118,16 +123,9 @@ fn check_owner(
 pub fn check_socket(what: &str, path: &Path) -> Result<(), OcfError> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => Ok(()),
-        Ok(m) => Err(OcfError::configured(format!(
-            "{what}: {} exists and is {}, not a socket",
-            path.display(),
-            kind(&m)
-        ))),
+        Ok(m) => Err(not_a(what, path, &m, "a socket")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(OcfError::configured(format!(
-            "{what}: {} is unusable: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(unusable(what, path, &e)),
     }
 }
 
@@ -147,19 +145,10 @@ pub fn check_log(what: &str, path: &Path, owner: Option<(u32, &str)>) -> Result<
             }
             return Ok(());
         }
-        Err(e) => {
-            return Err(OcfError::configured(format!(
-                "{what}: {} is unusable: {e}",
-                path.display()
-            )))
-        }
+        Err(e) => return Err(unusable(what, path, &e)),
     };
     if !m.file_type().is_file() {
-        return Err(OcfError::configured(format!(
-            "{what}: {} exists and is {}, not a log file",
-            path.display(),
-            kind(&m)
-        )));
+        return Err(not_a(what, path, &m, "a log file"));
     }
     check_owner(what, path, &m, owner)
 }
