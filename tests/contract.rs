@@ -54,6 +54,11 @@ fn good(spec: &[ParamSpec], env: Env, agent: &str) -> Env {
     })
 }
 
+/// `env` plus the parameters of the agent's fixture (a site, an emulated cloud).
+fn with_fixture(env: Env, fx: &Fixture) -> Env {
+    fx.params.iter().fold(env, |e, (k, v)| e.param(k, v))
+}
+
 /// A value the parameter's declared type must refuse, when the type says enough.
 fn malformed(p: &ParamSpec) -> Option<&'static str> {
     if !p.choices.is_empty() {
@@ -574,13 +579,13 @@ fn lifecycles(what: &'static str, make_env: fn(&str, &Path) -> Env) {
         let link = agent_link(dir.path(), a.name());
         let state = TempDir::new("life-state");
         let fx = fixture(a.name());
-        let env = fx.params.iter().fold(
+        let env = with_fixture(
             good(
                 a.params(),
                 make_env(&instance("life"), state.path()),
                 a.name(),
             ),
-            |e, (k, v)| e.param(k, v),
+            &fx,
         );
         clean_node(*a, &link, &env, &mut t);
         lifecycle(*a, &link, &env, state.path(), &mut t);
@@ -661,13 +666,13 @@ fn hostile_bytes_in_every_parameter() {
         let link = agent_link(dir.path(), name);
         let state = TempDir::new("hostile-state");
         let fx = fixture(name);
-        let env = fx.params.iter().fold(
+        let env = with_fixture(
             good(
                 a.params(),
                 Env::pacemaker(&instance("hostile"), state.path()),
                 name,
             ),
-            |e, (k, v)| e.param(k, v),
+            &fx,
         );
         let value_of = |p: &ParamSpec| {
             env.0
@@ -788,13 +793,13 @@ fn two_starts_at_once_make_one_resource_and_stop_leaves_nothing() {
         let link = agent_link(dir.path(), name);
         let state = TempDir::new("race-state");
         let fx = fixture(name);
-        let env = fx.params.iter().fold(
+        let env = with_fixture(
             good(
                 a.params(),
                 Env::pacemaker(&instance("race"), state.path()),
                 name,
             ),
-            |e, (k, v)| e.param(k, v),
+            &fx,
         );
         let before = processes_in_netns(ns);
         // Both children are started from this thread, so both are in its namespace.
