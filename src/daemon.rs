@@ -491,29 +491,6 @@ pub fn find_running(spec: &Spawn) -> Vec<Identity> {
         .collect()
 }
 
-/// Hidden test helper (`rustha __sleeper [--ignore-term|--never-ready|--fail]`):
-/// ready, detach, sleep forever.
-pub fn sleeper(args: &[String]) -> u8 {
-    if args.iter().any(|a| a == "--ignore-term") {
-        // SAFETY: setting a signal disposition to SIG_IGN.
-        unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
-    }
-    if args.iter().any(|a| a == "--never-ready") {
-        loop {
-            nix::unistd::pause();
-        }
-    }
-    if args.iter().any(|a| a == "--fail") {
-        Ready::from_env().fail("sleeper asked to fail");
-        return 1;
-    }
-    Ready::from_env().ok();
-    detach();
-    loop {
-        nix::unistd::pause();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,4 @@
-//! Multi-call dispatch: hidden helpers first, then `basename(argv[0])` exactly against
+//! Multi-call dispatch: the agents' hidden helpers first (`registry::helper`), then `basename(argv[0])` exactly against
 //! the registry, then the `rustha` tool mode for people.
 
 use crate::registry::{self, PROVIDER};
@@ -148,15 +148,8 @@ fn names() -> String {
 /// Entry point; returns the process exit code.
 pub fn main(argv: Vec<String>) -> u8 {
     let args = &argv[1.min(argv.len())..];
-    match args.first().map(String::as_str) {
-        Some(crate::agents::azure_lb::responder::ENTRY) => {
-            return crate::agents::azure_lb::responder::main(&args[1..])
-        }
-        Some(crate::agents::ipaddr2::announce::ENTRY) => {
-            return crate::agents::ipaddr2::announce::main(&args[1..])
-        }
-        Some("__sleeper") => return crate::daemon::sleeper(&args[1..]),
-        _ => {}
+    if let Some(h) = args.first().and_then(|a| registry::helper(a)) {
+        return (h.main)(&args[1..]);
     }
     let arg0 = argv.first().map(String::as_str).unwrap_or("rustha");
     let name = Path::new(arg0)

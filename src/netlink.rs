@@ -431,6 +431,41 @@ fn route_of(m: RouteMessage) -> Option<Route> {
 }
 
 /// The errno of a failed call, for callers that treat some as benign.
+/// The IPv4 broadcast address of `ip/prefix` (`brd +`), or the network address (`brd -`).
+pub fn broadcast(ip: Ipv4Addr, prefix: u8, plus: bool) -> Ipv4Addr {
+    let host = if prefix >= 32 { 0 } else { u32::MAX >> prefix };
+    if plus {
+        Ipv4Addr::from(u32::from(ip) | host)
+    } else {
+        Ipv4Addr::from(u32::from(ip) & !host)
+    }
+}
+
+/// A link-layer address as `ip link` shows it (`52:54:00:12:34:56`).
+pub fn mac_string(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 pub fn errno(e: &NlError) -> i32 {
     e.errno.unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasts_and_macs() {
+        let ip = Ipv4Addr::new(192, 0, 2, 10);
+        assert_eq!(broadcast(ip, 24, true), Ipv4Addr::new(192, 0, 2, 255));
+        assert_eq!(broadcast(ip, 24, false), Ipv4Addr::new(192, 0, 2, 0));
+        assert_eq!(broadcast(ip, 32, true), ip);
+        assert_eq!(
+            mac_string(&[0x52, 0x54, 0, 0x12, 0xab, 6]),
+            "52:54:00:12:ab:06"
+        );
+    }
 }

@@ -50,7 +50,7 @@ impl Lb {
             .unwrap_or_default()
     }
     fn responders(&self) -> Vec<i32> {
-        pids_with_argv0_prefix(&format!("rustha azure-lb responder {}", self.instance))
+        pids_with_argv0_prefix(&rustha::agents::azure_lb::marker(&self.instance))
     }
 }
 
@@ -111,8 +111,8 @@ fn monitor_requires_the_listening_socket_to_belong_to_the_recorded_process() {
     assert_eq!(lb.run("start").code, 0);
     assert!(connect("127.0.0.1:61000").is_ok());
     // Point the record at a live process of ours that holds no socket (a pid alone proves nothing).
-    let mut decoy = std::process::Command::new(bin())
-        .args(["__sleeper", "--never-ready"])
+    let mut decoy = std::process::Command::new(sleeper_bin())
+        .arg("--never-ready")
         .spawn()
         .unwrap();
     let start_time = start_time(decoy.id() as i32);

@@ -153,9 +153,11 @@ fn pacemaker_runs_and_recovers_azure_lb() {
         !alive(second) && c.responder("lb").is_none()
     });
     assert!(!probe(), "something still answers after delete");
-    assert!(pids_with_argv0_prefix("rustha azure-lb responder lb")
-        .iter()
-        .all(|&p| p != first && p != second));
+    assert!(
+        pids_with_argv0_prefix(&rustha::agents::azure_lb::marker("lb"))
+            .iter()
+            .all(|&p| p != first && p != second)
+    );
 }
 
 /// An observer namespace wired to the cluster node by a veth pair (vip0 in the node,

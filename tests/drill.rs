@@ -132,7 +132,7 @@ fn drill_plan_refuses_what_does_not_apply_and_scoring_needs_a_proven_probe() {
 }
 
 /// Processes started by the test, killed (by handle) and reaped when it ends.
-struct Decoys(Vec<(&'static str, std::process::Child)>);
+struct Decoys(Vec<(String, std::process::Child)>);
 
 impl Drop for Decoys {
     fn drop(&mut self) {
@@ -206,15 +206,15 @@ fn every_stack_recovers_from_its_quick_drills_without_duplicate_vips_or_leftover
     // oldest `pgrep -f 'nginx: master'` host-wide, and killed another nginx).
     let mut decoys = Decoys(
         [
-            "nginx: master process /usr/sbin/nginx -c decoy.conf",
-            "/usr/sbin/mariadbd --decoy",
-            "rustha azure-lb responder decoy",
+            "nginx: master process /usr/sbin/nginx -c decoy.conf".to_string(),
+            "/usr/sbin/mariadbd --decoy".to_string(),
+            rustha::agents::azure_lb::marker("decoy"),
         ]
         .into_iter()
         .map(|title| {
             use std::os::unix::process::CommandExt;
             let child = Command::new("sleep")
-                .arg0(title)
+                .arg0(&title)
                 .arg("3600")
                 .spawn()
                 .expect("sleep");
@@ -264,7 +264,7 @@ fn every_stack_recovers_from_its_quick_drills_without_duplicate_vips_or_leftover
     let mut killed = Vec::new();
     for (title, child) in decoys.0.iter_mut() {
         if child.try_wait().unwrap().is_some() {
-            killed.push(*title);
+            killed.push(title.clone());
         }
     }
     drop(decoys);

@@ -1,6 +1,6 @@
 //! The daemon supervision used by every long-running helper: readiness, identity,
-//! detaching, bounded stop with escalation. Driven through the real binary's hidden
-//! `__sleeper` helper.
+//! detaching, bounded stop with escalation. Driven through a test-only daemon,
+//! `examples/test-sleeper.rs`, built on the same `rustha::daemon`.
 
 mod common;
 
@@ -11,12 +11,9 @@ use std::time::{Duration, Instant};
 
 fn sleeper(marker: &str, args: &[&str]) -> Spawn {
     Spawn {
-        exe: bin(),
+        exe: sleeper_bin(),
         argv0: marker.to_string(),
-        args: std::iter::once("__sleeper")
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect(),
+        args: args.iter().copied().map(String::from).collect(),
     }
 }
 
@@ -131,8 +128,8 @@ fn missing_executable_is_an_error_not_a_panic() {
 #[test]
 fn a_zombie_counts_as_dead_and_terminate_returns_at_once() {
     // A child we never reap: after SIGKILL it stays a zombie, which `kill -0` calls alive.
-    let mut child = std::process::Command::new(bin())
-        .args(["__sleeper", "--never-ready"])
+    let mut child = std::process::Command::new(sleeper_bin())
+        .arg("--never-ready")
         .spawn()
         .unwrap();
     let pid = child.id() as i32;
@@ -220,9 +217,9 @@ fn find_running_goes_by_identity_and_only_in_our_network_namespace() {
     assert!(daemon::find_running(&sleeper(&marker, &[])).is_empty());
 }
 
-/// The resident size (kB) of `pid`'s mappings of the binary under test.
+/// The resident size (kB) of `pid`'s mappings of the sleeper's binary.
 fn exe_rss_kb(pid: i32) -> u64 {
-    let exe = std::fs::canonicalize(bin()).unwrap();
+    let exe = std::fs::canonicalize(sleeper_bin()).unwrap();
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
     let mut ours = false;
     let mut kb = 0;
@@ -272,8 +269,8 @@ fn a_ready_helper_gives_back_the_pages_its_start_up_touched() {
     let helper = Stopped(id.clone());
     // The same start-up, stopped before it is ready (so before it detaches).
     let untrimmed = Reaped(
-        std::process::Command::new(bin())
-            .args(["__sleeper", "--never-ready"])
+        std::process::Command::new(sleeper_bin())
+            .arg("--never-ready")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -294,7 +291,11 @@ fn a_ready_helper_gives_back_the_pages_its_start_up_touched() {
         (exe_rss_kb(id.pid) * 2 < untrimmed_kb).then_some(())
     });
     let trimmed_kb = exe_rss_kb(id.pid);
-    assert!(untrimmed_kb > 0, "no mapping of {} found", bin().display());
+    assert!(
+        untrimmed_kb > 0,
+        "no mapping of {} found",
+        sleeper_bin().display()
+    );
     assert!(
         trimmed_kb * 2 < untrimmed_kb,
         "ready helper maps {trimmed_kb} kB of the binary, one that did not detach {untrimmed_kb} kB"

@@ -164,9 +164,109 @@ impl OcfEnv {
             .unwrap_or(false)
     }
 
+    /// A meta attribute as Pacemaker passes it (`OCF_RESKEY_CRM_meta_<name>`, with the
+    /// attribute's dashes as underscores: `meta("clone-max")` reads `CRM_meta_clone_max`).
+    /// An empty value counts as unset.
+    pub fn meta(&self, name: &str) -> Option<&str> {
+        self.non_empty(&format!("OCF_RESKEY_CRM_meta_{}", name.replace('-', "_")))
+    }
+
+    /// A boolean meta attribute, read as Pacemaker reads booleans (`true`/`on`/`yes`/`y`/`1`,
+    /// `false`/`off`/`no`/`n`/`0`, any case); `None` when unset or neither.
+    pub fn meta_bool(&self, name: &str) -> Option<bool> {
+        self.meta(name).and_then(pacemaker_bool)
+    }
+
+    /// A numeric meta attribute; `None` when unset or not a non-negative integer.
+    pub fn meta_u32(&self, name: &str) -> Option<u32> {
+        self.meta(name).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Run as a clone instance (`clone-max` > 0), as `ocf_is_clone` decides.
+    pub fn is_clone(&self) -> bool {
+        self.clone_max().is_some_and(|m| m > 0)
+    }
+
+    /// `clone-max`, when the resource is cloned.
+    pub fn clone_max(&self) -> Option<u32> {
+        self.meta_u32("clone-max")
+    }
+
+    /// This instance's clone number (`CRM_meta_clone`), when Pacemaker gave one. Set but
+    /// not a number is an error (the caller decides what it means).
+    pub fn clone_number(&self) -> Result<Option<u32>, String> {
+        match self.meta("clone") {
+            None => Ok(None),
+            Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                format!(
+                    "CRM_meta_clone '{}' is not a clone number",
+                    v.escape_debug()
+                )
+            }),
+        }
+    }
+
+    /// `globally-unique=true` (each clone instance is a different resource).
+    pub fn globally_unique(&self) -> bool {
+        self.meta_bool("globally-unique").unwrap_or(false)
+    }
+
+    /// A promotable clone, as `ocf_is_ms` decides: `promotable` is true, or `promoted-max`
+    /// (formerly `master-max`) is above 0.
+    pub fn is_promotable(&self) -> bool {
+        self.meta_bool("promotable").unwrap_or(false)
+            || ["promoted-max", "master-max"]
+                .iter()
+                .any(|m| self.meta_u32(m).is_some_and(|n| n > 0))
+    }
+
+    /// `notify=true`: the clone asked for notifications.
+    pub fn notify_enabled(&self) -> bool {
+        self.meta_bool("notify").unwrap_or(false)
+    }
+
+    /// For a `notify` action: `pre` or `post` (`CRM_meta_notify_type`).
+    pub fn notify_type(&self) -> Option<NotifyType> {
+        match self.meta("notify_type")? {
+            "pre" => Some(NotifyType::Pre),
+            "post" => Some(NotifyType::Post),
+            _ => None,
+        }
+    }
+
+    /// For a `notify` action: the operation it is about (`start`, `stop`, `promote`,
+    /// `demote`; `CRM_meta_notify_operation`).
+    pub fn notify_operation(&self) -> Option<&str> {
+        self.meta("notify_operation")
+    }
+
+    /// One of the `notify_*` lists (`start_uname`, `active_resource`, `promoted_uname`...),
+    /// split on whitespace; empty when unset.
+    pub fn notify_list(&self, name: &str) -> Vec<&str> {
+        self.meta(&format!("notify_{name}"))
+            .map(|v| v.split_whitespace().collect())
+            .unwrap_or_default()
+    }
+
     /// ocf-tester sets this to make "have binary" checks fail on its probe.
     pub fn tester_fail_have_binary(&self) -> bool {
         self.non_empty("OCF_TESTER_FAIL_HAVE_BINARY").is_some()
+    }
+}
+
+/// Which half of a notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyType {
+    Pre,
+    Post,
+}
+
+/// A boolean as Pacemaker's `crm_str_to_boolean` reads it.
+pub fn pacemaker_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" | "y" | "1" => Some(true),
+        "false" | "off" | "no" | "n" | "0" => Some(false),
+        _ => None,
     }
 }
 
@@ -276,6 +376,61 @@ mod tests {
         assert!(!e
             .without("OCF_RESKEY_cidr_netmask")
             .undecodable("OCF_RESKEY_cidr_netmask"));
+    }
+
+    #[test]
+    fn meta_attributes_as_pacemaker_passes_them() {
+        let none = env(&[]);
+        assert!(!none.is_clone() && !none.globally_unique() && !none.is_promotable());
+        assert_eq!(none.clone_number(), Ok(None));
+        assert!(!none.notify_enabled());
+        assert!(none.notify_list("start_uname").is_empty());
+        let e = env(&[
+            ("OCF_RESKEY_CRM_meta_clone_max", "3"),
+            ("OCF_RESKEY_CRM_meta_clone", "2"),
+            ("OCF_RESKEY_CRM_meta_globally_unique", "True"),
+            ("OCF_RESKEY_CRM_meta_notify", "yes"),
+            ("OCF_RESKEY_CRM_meta_notify_type", "pre"),
+            ("OCF_RESKEY_CRM_meta_notify_operation", "promote"),
+            ("OCF_RESKEY_CRM_meta_notify_promote_uname", " node1  node2 "),
+            ("OCF_RESKEY_CRM_meta_target_role", "Started"),
+        ]);
+        assert!(e.is_clone());
+        assert_eq!(e.clone_max(), Some(3));
+        assert_eq!(e.clone_number(), Ok(Some(2)));
+        assert!(e.globally_unique());
+        assert!(!e.is_promotable());
+        assert!(e.notify_enabled());
+        assert_eq!(e.notify_type(), Some(NotifyType::Pre));
+        assert_eq!(e.notify_operation(), Some("promote"));
+        assert_eq!(e.notify_list("promote_uname"), ["node1", "node2"]);
+        assert_eq!(e.meta("target-role"), Some("Started"));
+        assert_eq!(e.meta_bool("target-role"), None);
+        assert!(env(&[("OCF_RESKEY_CRM_meta_clone", "x")])
+            .clone_number()
+            .is_err());
+        assert!(!env(&[("OCF_RESKEY_CRM_meta_clone_max", "0")]).is_clone());
+    }
+
+    #[test]
+    fn promotable_as_ocf_is_ms_decides() {
+        for (vars, want) in [
+            (&[("OCF_RESKEY_CRM_meta_promotable", "true")][..], true),
+            (&[("OCF_RESKEY_CRM_meta_promotable", "false")][..], false),
+            (&[("OCF_RESKEY_CRM_meta_master_max", "1")][..], true),
+            (&[("OCF_RESKEY_CRM_meta_master_max", "0")][..], false),
+            (&[("OCF_RESKEY_CRM_meta_promoted_max", "1")][..], true),
+            (&[("OCF_RESKEY_CRM_meta_master_max", "many")][..], false),
+            (
+                &[
+                    ("OCF_RESKEY_CRM_meta_promotable", "false"),
+                    ("OCF_RESKEY_CRM_meta_master_max", "2"),
+                ][..],
+                true,
+            ),
+        ] {
+            assert_eq!(env(vars).is_promotable(), want, "{vars:?}");
+        }
     }
 
     #[test]

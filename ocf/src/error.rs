@@ -41,11 +41,13 @@ impl ErrorKind {
     }
 }
 
-/// An agent failure: a kind and a one-line, human-readable reason (shown by `crm_mon`).
+/// An agent failure: a kind and a one-line, human-readable reason (shown by `crm_mon`),
+/// and the parameter it is about, when it is about one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OcfError {
     pub kind: ErrorKind,
     pub reason: String,
+    pub param: Option<&'static str>,
 }
 
 impl OcfError {
@@ -53,7 +55,13 @@ impl OcfError {
         OcfError {
             kind,
             reason: reason.into(),
+            param: None,
         }
+    }
+    /// The same error, about parameter `name`.
+    pub fn about(mut self, name: &'static str) -> Self {
+        self.param = Some(name);
+        self
     }
     pub fn generic(reason: impl Into<String>) -> Self {
         Self::new(ErrorKind::Generic, reason)
@@ -76,8 +84,12 @@ impl OcfError {
         Self::new(ErrorKind::Configured, reason)
     }
     /// A parameter's value is invalid.
-    pub fn invalid_param(name: &str, why: impl std::fmt::Display) -> Self {
-        Self::configured(format!("parameter {name}: {why}"))
+    pub fn invalid_param(name: &'static str, why: impl std::fmt::Display) -> Self {
+        Self::configured(format!("parameter {name}: {why}")).about(name)
+    }
+    /// A required parameter is not set.
+    pub fn missing_param(name: &'static str) -> Self {
+        Self::configured(format!("required parameter {name} is not set")).about(name)
     }
 
     pub fn status(&self) -> Status {

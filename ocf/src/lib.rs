@@ -23,5 +23,5 @@ pub use env::OcfEnv;
 pub use error::{ErrorKind, OcfError};
 pub use metadata::{ActionSpec, AgentInfo};
 pub use params::{ContentType, ParamSet, ParamSpec, ParamValue};
-pub use runner::{Agent, Ctx, DynAgent, Entry};
+pub use runner::{Agent, Ctx, DynAgent, Entry, Helper};
 pub use status::Status;

@@ -168,9 +168,7 @@ pub fn lookup<T: ParamValue>(env: &OcfEnv, spec: &ParamSpec) -> Result<T, OcfErr
                 OcfError::invalid_param(spec.name, why)
             }
         }),
-        None => T::when_absent().ok_or_else(|| {
-            OcfError::configured(format!("required parameter {} is not set", spec.name))
-        }),
+        None => T::when_absent().ok_or_else(|| OcfError::missing_param(spec.name)),
     }
 }
 
@@ -348,10 +346,8 @@ pub fn lenient_with<P: ParamSet>(
         match P::from_env(&env) {
             Ok(p) => return Some(p),
             Err(e) => {
-                let spec = P::SPEC.iter().find(|s| {
-                    e.reason.starts_with(&format!("parameter {}:", s.name))
-                        || e.reason == format!("required parameter {} is not set", s.name)
-                })?;
+                // An error about no parameter (two that disagree, say) has no fallback.
+                let spec = P::SPEC.iter().find(|s| Some(s.name) == e.param)?;
                 let var = format!("OCF_RESKEY_{}", spec.name);
                 match fallback(spec.name) {
                     Some(v) if tried.insert(spec.name) => env = env.with(&var, &v),
@@ -493,6 +489,9 @@ mod tests {
                 Err(e) => {
                     assert_eq!(e.kind, ErrorKind::Configured, "{vars:?}");
                     assert_eq!(&e.reason, want, "{vars:?}");
+                    // The error names its parameter as data, not only in the text.
+                    let named = vars.last().map_or("name", |(k, _)| *k);
+                    assert_eq!(e.param, Some(named), "{vars:?}");
                 }
             }
         }

@@ -50,25 +50,44 @@ impl Ctx {
 
 /// A resource agent. Optional actions are advertised in `INFO.actions`; the runner
 /// answers 3 for anything not advertised, so an agent cannot claim what it lacks.
+///
+/// `validate` decides; `start` and `reload` act on what it decided. The runner calls
+/// `validate` once before each of them and hands its [`Agent::Plan`] over by value, so
+/// neither can run without a plan of this very invocation (a plan type whose fields are
+/// private to the agent can only come from its `validate`).
 pub trait Agent: 'static {
     type Params: ParamSet;
+    /// What `validate` found out for `start` / `reload`: the resolved interface, the
+    /// binary, the socket to bind. `()` when there is nothing to hand over.
+    type Plan;
     const INFO: AgentInfo;
 
     /// Checks beyond the types: consistency between parameters (-> 6), and local
     /// environment (-> 2/5) when the action is `start` or the check level is >= 10.
-    fn validate(_params: &Self::Params, _ctx: &Ctx) -> Result<(), OcfError> {
-        Ok(())
-    }
+    fn validate(params: &Self::Params, ctx: &Ctx) -> Result<Self::Plan, OcfError>;
     /// Idempotent: an already running resource is a success.
-    fn start(params: &Self::Params, ctx: &Ctx) -> Result<(), OcfError>;
+    fn start(params: &Self::Params, plan: Self::Plan, ctx: &Ctx) -> Result<(), OcfError>;
     /// Idempotent; `Ok` only when verified stopped. `params` is `None` when they do
     /// not parse: the agent must then act on its state record alone.
     fn stop(params: Option<&Self::Params>, ctx: &Ctx) -> Result<(), OcfError>;
     /// `Ok(Success)` running, `Ok(NotRunning)` cleanly stopped. `params` as for stop.
     fn monitor(params: Option<&Self::Params>, ctx: &Ctx) -> Result<Status, OcfError>;
-    fn reload(_params: &Self::Params, _ctx: &Ctx) -> Result<(), OcfError> {
+    fn reload(_params: &Self::Params, _plan: Self::Plan, _ctx: &Ctx) -> Result<(), OcfError> {
         Err(OcfError::unimplemented("reload is not supported"))
     }
+    /// The agent's hidden entry points: long-running helpers it starts by re-executing
+    /// its own binary as `<binary> <entry> <args>...`.
+    const HELPERS: &'static [Helper] = &[];
+}
+
+/// A hidden entry point of an agent (a responder, an announcer): `entry` is the first
+/// argument that selects it, `main` runs it with the arguments after `entry` and returns
+/// the process exit code. Entries start with `__`, so that no agent or command of the
+/// binary's tool mode can be mistaken for one.
+#[derive(Clone, Copy)]
+pub struct Helper {
+    pub entry: &'static str,
+    pub main: fn(&[String]) -> u8,
 }
 
 /// How the runner sees an invocation, for the policy.
@@ -229,13 +248,13 @@ fn execute<A: Agent>(ctx: &Ctx) -> Result<Status, (Phase, OcfError)> {
     match (ctx.action, &params) {
         (Action::ValidateAll, Some(p)) => validate(p).map(|_| Status::Success),
         (Action::Start, Some(p)) => {
-            validate(p)?;
-            A::start(p, ctx).map_err(action)?;
+            let plan = validate(p)?;
+            A::start(p, plan, ctx).map_err(action)?;
             Ok(Status::Success)
         }
         (Action::Reload, Some(p)) => {
-            validate(p)?;
-            A::reload(p, ctx).map_err(action)?;
+            let plan = validate(p)?;
+            A::reload(p, plan, ctx).map_err(action)?;
             Ok(Status::Success)
         }
         (Action::Stop, p) => A::stop(p.as_ref(), ctx)
@@ -355,6 +374,7 @@ pub fn run_guarded<A: Agent>(
 pub trait DynAgent: Sync {
     fn info(&self) -> &'static AgentInfo;
     fn params(&self) -> &'static [ParamSpec];
+    fn helpers(&self) -> &'static [Helper];
     fn run_guarded(
         &self,
         arg: Option<&str>,
@@ -410,6 +430,9 @@ impl<A: Agent> DynAgent for Entry<A> {
     }
     fn params(&self) -> &'static [ParamSpec] {
         A::Params::SPEC
+    }
+    fn helpers(&self) -> &'static [Helper] {
+        A::HELPERS
     }
     fn run_guarded(
         &self,

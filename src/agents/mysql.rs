@@ -451,11 +451,7 @@ impl Service for Mysql {
     }
 
     fn plan(p: &MysqlParams, bin: &Path, ctx: &Ctx) -> Result<Record, OcfError> {
-        if ctx
-            .env
-            .var("OCF_RESKEY_CRM_meta_promotable")
-            .is_some_and(|v| ocf::params::ParamValue::parse_value(v) == Ok(true))
-        {
+        if ctx.env.is_promotable() {
             return Err(OcfError::configured(
                 "promotable (replication) mode is not supported by rustha's mysql",
             ));

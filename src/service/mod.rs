@@ -417,25 +417,42 @@ fn port_taken(port: u16, bind: Option<std::net::IpAddr>) -> Option<String> {
     (!owners.is_empty()).then(|| owners.join(", "))
 }
 
+/// What validate hands start and reload: the server binary it found (a depth-0
+/// validate-all does not look for it: ocf-tester's missing-binary probe must pass).
+pub struct Checked {
+    bin: Option<PathBuf>,
+}
+
+impl Checked {
+    fn bin(self) -> Result<PathBuf, OcfError> {
+        self.bin
+            .ok_or_else(|| OcfError::generic("validation did not look for the server binary"))
+    }
+}
+
 impl<S: Service> Agent for Svc<S> {
     type Params = S::Params;
+    type Plan = Checked;
     const INFO: AgentInfo = S::INFO;
 
-    fn validate(p: &S::Params, ctx: &Ctx) -> Result<(), OcfError> {
+    fn validate(p: &S::Params, ctx: &Ctx) -> Result<Checked, OcfError> {
         S::check_params(p)?;
-        let deep = ctx.action == Action::Start || ctx.check_level() >= 10;
-        let bin = deep.then(|| S::binary(p)).transpose()?;
+        let acting = matches!(ctx.action, Action::Start | Action::Reload);
+        let bin = (acting || ctx.check_level() >= 10)
+            .then(|| S::binary(p))
+            .transpose()?;
         S::check_node(p, ctx)?;
-        // start tests the configuration itself (once); a deep validate-all does here.
-        if let Some(bin) = bin.filter(|_| ctx.action != Action::Start) {
-            S::plan(p, &bin, ctx)?;
+        // start and reload test the configuration themselves (once); a deep
+        // validate-all does here.
+        if let Some(bin) = bin.as_deref().filter(|_| !acting) {
+            S::plan(p, bin, ctx)?;
         }
-        Ok(())
+        Ok(Checked { bin })
     }
 
-    fn start(p: &S::Params, ctx: &Ctx) -> Result<(), OcfError> {
+    fn start(p: &S::Params, checked: Checked, ctx: &Ctx) -> Result<(), OcfError> {
         let state = StateFile::for_ctx(ctx);
-        let bin = S::binary(p)?;
+        let bin = checked.bin()?;
         let params = fingerprint::<S>(ctx);
         if let Some(rec) = state.load()? {
             if let Some(g) = Group::read_from(&rec) {
@@ -607,7 +624,7 @@ impl<S: Service> Agent for Svc<S> {
         Ok(Status::Success)
     }
 
-    fn reload(p: &S::Params, ctx: &Ctx) -> Result<(), OcfError> {
+    fn reload(p: &S::Params, checked: Checked, ctx: &Ctx) -> Result<(), OcfError> {
         let Some(sig) = S::RELOAD else {
             return Err(OcfError::unimplemented("reload is not supported"));
         };
@@ -621,7 +638,7 @@ impl<S: Service> Agent for Svc<S> {
                 "not running: reload does not start the server",
             ));
         };
-        let bin = S::binary(p)?;
+        let bin = checked.bin()?;
         let mut plan = S::plan(p, &bin, ctx).map_err(|e| {
             OcfError::generic(format!(
                 "configuration test failed; the server keeps running on its current configuration: {}",
@@ -726,7 +743,7 @@ pub fn port_in_config(port: u16, config: &Path, ports: &[u16]) -> Result<(), Ocf
 }
 
 /// A URL parameter (unset or empty: none).
-pub fn url_param(name: &str, v: &Option<String>) -> Result<Option<http::Url>, OcfError> {
+pub fn url_param(name: &'static str, v: &Option<String>) -> Result<Option<http::Url>, OcfError> {
     v.as_deref()
         .filter(|s| !s.is_empty())
         .map(|s| http::Url::parse(s).map_err(|e| OcfError::invalid_param(name, e)))
@@ -734,7 +751,7 @@ pub fn url_param(name: &str, v: &Option<String>) -> Result<Option<http::Url>, Oc
 }
 
 /// A parameter of extra command-line words (see [`group::split_words`]).
-pub fn words_param(name: &str, v: &Option<String>) -> Result<Vec<OsString>, OcfError> {
+pub fn words_param(name: &'static str, v: &Option<String>) -> Result<Vec<OsString>, OcfError> {
     Ok(match v {
         Some(o) => group::split_words(o)
             .map_err(|e| OcfError::invalid_param(name, e))?
@@ -776,8 +793,8 @@ pub fn web_ping(
 /// A web server's depth-20 check: the URL parameter `url` (when set) answers 2xx and
 /// matches the regex parameter `regex` (when set).
 pub fn web_content(
-    url: (&str, &Option<String>),
-    regex: (&str, &Option<String>),
+    url: (&'static str, &Option<String>),
+    regex: (&'static str, &Option<String>),
     listening: Option<SocketAddr>,
     deadline: &Deadline,
 ) -> Result<(), OcfError> {
@@ -794,7 +811,7 @@ pub fn web_content(
 }
 
 /// A case-insensitive regex from a parameter (upstream greps with `-Ei`).
-pub fn regex_param(name: &str, raw: &str) -> Result<regex_lite::Regex, OcfError> {
+pub fn regex_param(name: &'static str, raw: &str) -> Result<regex_lite::Regex, OcfError> {
     regex_lite::RegexBuilder::new(raw)
         .case_insensitive(true)
         .build()

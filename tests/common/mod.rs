@@ -19,6 +19,22 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rustha"))
 }
 
+/// The test-only daemon `examples/test-sleeper.rs` (built by `cargo test` beside the
+/// binary; it is not part of the installed binary).
+pub fn sleeper_bin() -> PathBuf {
+    let bin = bin();
+    let p = bin
+        .parent()
+        .map(|d| d.join("examples/test-sleeper"))
+        .unwrap_or_default();
+    assert!(
+        p.is_file(),
+        "{} is missing: `cargo test` builds it (examples/test-sleeper.rs)",
+        p.display()
+    );
+    p
+}
+
 pub fn require_root() {
     assert!(
         nix::unistd::geteuid().is_root(),

@@ -32,12 +32,23 @@ fn injected(p: &FixtureParams, phase: &str) -> Result<(), OcfError> {
     Err(OcfError::new(kind, format!("injected {kind:?} in {phase}")))
 }
 
+/// What validate decided, as start received it: (action, mode, serial of the plan).
+static PLANS: std::sync::Mutex<Vec<(&str, String, u64)>> = std::sync::Mutex::new(Vec::new());
+static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The fixture's plan: only its `validate` makes one.
+struct Plan {
+    mode: String,
+    serial: u64,
+}
+
 fn recorded(ctx: &Ctx) -> bool {
     ctx.env.var("FIXTURE_RECORD") == Some("running")
 }
 
 impl Agent for Fixture {
     type Params = FixtureParams;
+    type Plan = Plan;
     const INFO: AgentInfo = AgentInfo {
         name: "fixture",
         version: "0",
@@ -51,10 +62,23 @@ impl Agent for Fixture {
             ActionSpec::new(Action::MetaData, 5),
         ],
     };
-    fn validate(p: &FixtureParams, _: &Ctx) -> Result<(), OcfError> {
-        injected(p, "validate")
+    fn validate(p: &FixtureParams, _: &Ctx) -> Result<Plan, OcfError> {
+        injected(p, "validate")?;
+        let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        PLANS
+            .lock()
+            .unwrap()
+            .push(("validate", p.mode.clone(), serial));
+        Ok(Plan {
+            mode: p.mode.clone(),
+            serial,
+        })
     }
-    fn start(p: &FixtureParams, _: &Ctx) -> Result<(), OcfError> {
+    fn start(p: &FixtureParams, plan: Plan, _: &Ctx) -> Result<(), OcfError> {
+        PLANS
+            .lock()
+            .unwrap()
+            .push(("start", plan.mode, plan.serial));
         injected(p, "start")
     }
     fn stop(p: Option<&FixtureParams>, _: &Ctx) -> Result<(), OcfError> {
@@ -165,6 +189,52 @@ fn policy_table_end_to_end() {
             assert_eq!(err.matches("ocf-exit-reason:").count(), 1, "{err}");
         }
     }
+}
+
+#[test]
+fn start_acts_on_the_plan_of_its_own_validation() {
+    let plans = |mode: &str| -> Vec<(&str, u64)> {
+        let all = PLANS.lock().unwrap();
+        all.iter()
+            .filter(|(_, m, _)| m == mode)
+            .map(|(a, _, s)| (*a, *s))
+            .collect()
+    };
+    for round in 0..2 {
+        let mode = format!("plan-{round}");
+        let env = OcfEnv::from_pairs([("OCF_RESKEY_mode", mode.as_str())]);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(
+            run::<Fixture>(Some("start"), env, &mut out, &mut err).code(),
+            0
+        );
+        // One validation, and start got exactly its plan (not an earlier one).
+        let got = plans(&mode);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, "validate");
+        assert_eq!(got[1], ("start", got[0].1), "{got:?}");
+    }
+    // A validation that fails makes no plan, and start does not run.
+    let env = OcfEnv::from_pairs([
+        ("OCF_RESKEY_mode", "plan-refused"),
+        ("OCF_RESKEY_fail", "validate:configured"),
+    ]);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(
+        run::<Fixture>(Some("start"), env, &mut out, &mut err).code(),
+        6
+    );
+    assert!(plans("plan-refused").is_empty());
+    // validate-all decides and throws the plan away: no start.
+    let env = OcfEnv::from_pairs([("OCF_RESKEY_mode", "plan-check")]);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(
+        run::<Fixture>(Some("validate-all"), env, &mut out, &mut err).code(),
+        0
+    );
+    let got = plans("plan-check");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, "validate");
 }
 
 #[test]

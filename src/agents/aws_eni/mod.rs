@@ -435,8 +435,14 @@ impl Held {
     }
 }
 
+/// What validate hands start: the device index, checked to fit EC2's range.
+pub struct Slot {
+    device_index: i32,
+}
+
 impl Agent for AwsEni {
     type Params = AwsEniParams;
+    type Plan = Slot;
     const INFO: AgentInfo = AgentInfo {
         name: NAME,
         version: env!("CARGO_PKG_VERSION"),
@@ -457,7 +463,7 @@ impl Agent for AwsEni {
         ],
     };
 
-    fn validate(p: &AwsEniParams, ctx: &Ctx) -> Result<(), OcfError> {
+    fn validate(p: &AwsEniParams, ctx: &Ctx) -> Result<Slot, OcfError> {
         // Each value was checked whole when parsed (values.rs); here only what needs
         // two of them. All of it before any network call.
         if p.device_index == 0 {
@@ -466,12 +472,12 @@ impl Agent for AwsEni {
                 "0 is the instance's primary interface",
             ));
         }
-        if i32::try_from(p.device_index).is_err() {
-            return Err(OcfError::invalid_param(
+        let device_index = i32::try_from(p.device_index).map_err(|_| {
+            OcfError::invalid_param(
                 "device_index",
                 format!("{} is out of EC2's range", p.device_index),
-            ));
-        }
+            )
+        })?;
         if p.auth_type == AuthType::Key
             && (p.access_key_id.is_none() || p.secret_access_key.is_none())
         {
@@ -509,7 +515,7 @@ impl Agent for AwsEni {
                         c.attach_network_interface()
                             .network_interface_id(p.eni_id.as_str())
                             .instance_id(&me)
-                            .device_index(p.device_index.try_into().unwrap_or(i32::MAX))
+                            .device_index(device_index)
                             .dry_run(true)
                             .send(),
                     ),
@@ -532,10 +538,10 @@ impl Agent for AwsEni {
                 })?;
             }
         }
-        Ok(())
+        Ok(Slot { device_index })
     }
 
-    fn start(p: &AwsEniParams, ctx: &Ctx) -> Result<(), OcfError> {
+    fn start(p: &AwsEniParams, slot: Slot, ctx: &Ctx) -> Result<(), OcfError> {
         let d = &ctx.deadline;
         let api = Api::new(p, d)?;
         let me = api.instance_id(d)?;
@@ -650,7 +656,7 @@ impl Agent for AwsEni {
                     c.attach_network_interface()
                         .network_interface_id(p.eni_id.as_str())
                         .instance_id(&me)
-                        .device_index(p.device_index.try_into().unwrap_or(i32::MAX))
+                        .device_index(slot.device_index)
                         .send(),
                 ))?;
                 r.map_err(|e| api_err("AttachNetworkInterface", &e))?;
@@ -690,9 +696,7 @@ impl Agent for AwsEni {
                 )));
             }
             let brd = match ip {
-                IpAddr::V4(a) if prefix <= 30 => {
-                    Some(crate::agents::ipaddr2::findif::broadcast(a, prefix, true))
-                }
+                IpAddr::V4(a) if prefix <= 30 => Some(crate::netlink::broadcast(a, prefix, true)),
                 _ => None,
             };
             nl.add_addr(
@@ -1008,7 +1012,7 @@ fn forget(state: &StateFile) {
 }
 
 fn eni_mac(b: &[u8]) -> String {
-    crate::agents::ipaddr2::announce::mac_string(b)
+    crate::netlink::mac_string(b)
 }
 
 /// A DryRun call: `DryRunOperation` means permitted.

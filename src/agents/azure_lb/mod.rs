@@ -61,9 +61,13 @@ pub struct AzureLb;
 
 const NAME: &str = "azure-lb";
 
-/// Marker argv[0] of an instance's responder (how strays are found when a record is lost).
-fn marker(instance: &str) -> String {
-    format!("rustha azure-lb responder {instance}")
+/// What an instance's responder shows as argv[0], before the instance name: how strays
+/// are found when a record is lost (tests and the drill look for it too).
+pub const RESPONDER_MARKER: &str = "rustha azure-lb responder";
+
+/// Marker argv[0] of an instance's responder.
+pub fn marker(instance: &str) -> String {
+    format!("{RESPONDER_MARKER} {instance}")
 }
 
 fn ipv6_available() -> bool {
@@ -179,8 +183,19 @@ fn probe_target(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
+/// What validate hands start: the socket the responder binds.
+pub struct Bind {
+    addr: SocketAddr,
+    v6only: bool,
+}
+
 impl Agent for AzureLb {
     type Params = AzureLbParams;
+    type Plan = Bind;
+    const HELPERS: &'static [ocf::Helper] = &[ocf::Helper {
+        entry: responder::ENTRY,
+        main: responder::main,
+    }];
     const INFO: AgentInfo = AgentInfo {
         name: NAME,
         version: env!("CARGO_PKG_VERSION"),
@@ -200,7 +215,7 @@ impl Agent for AzureLb {
         ],
     };
 
-    fn validate(p: &AzureLbParams, ctx: &Ctx) -> Result<(), OcfError> {
+    fn validate(p: &AzureLbParams, ctx: &Ctx) -> Result<Bind, OcfError> {
         if p.nc.is_some() {
             tracing::warn!("parameter nc is deprecated and ignored: rustha answers probes itself");
         }
@@ -231,23 +246,27 @@ impl Agent for AzureLb {
             }
             _ => {}
         }
+        let ipv6 = ipv6_available();
         // Local environment: only when starting, or when asked for a deeper check.
         if ctx.action == Action::Start || ctx.check_level() >= 10 {
             let needs_v6 =
                 p.listen == Listen::Ipv6Enable || p.bind_address.is_some_and(|a| a.is_ipv6());
-            if needs_v6 && !ipv6_available() {
+            if needs_v6 && !ipv6 {
                 return Err(OcfError::local_config(
                     "IPv6 is disabled on this node, but the configuration needs it",
                 ));
             }
         }
-        Ok(())
+        let (ip, v6only) = bind_target(p, ipv6);
+        Ok(Bind {
+            addr: SocketAddr::new(ip, p.port.0),
+            v6only,
+        })
     }
 
-    fn start(p: &AzureLbParams, ctx: &Ctx) -> Result<(), OcfError> {
+    fn start(p: &AzureLbParams, bind: Bind, ctx: &Ctx) -> Result<(), OcfError> {
         let state = StateFile::for_ctx(ctx);
-        let (ip, v6only) = bind_target(p, ipv6_available());
-        let want = SocketAddr::new(ip, p.port.0);
+        let Bind { addr: want, v6only } = bind;
         if let Some(rec) = state.load()? {
             if let Some(id) = Identity::read_from(&rec) {
                 if id.is_alive() {

@@ -338,13 +338,6 @@ pub fn ipv4_in_use(a: &Announce, wait: Duration) -> Result<Option<Vec<u8>>, OcfE
     }
 }
 
-pub fn mac_string(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,16 +109,6 @@ pub fn parse_netmask(s: &str, v6: bool) -> Result<u8, String> {
     Err(format!("'{s}' is not a prefix length from 1 to {max}"))
 }
 
-/// The IPv4 broadcast address of `ip/prefix` (`brd +`), or the network address (`brd -`).
-pub fn broadcast(ip: Ipv4Addr, prefix: u8, plus: bool) -> Ipv4Addr {
-    let host = if prefix >= 32 { 0 } else { u32::MAX >> prefix };
-    if plus {
-        Ipv4Addr::from(u32::from(ip) | host)
-    } else {
-        Ipv4Addr::from(u32::from(ip) & !host)
-    }
-}
-
 /// `proto`: a name as in /etc/iproute2/rt_protos, or a number.
 pub fn parse_proto(s: &str) -> Option<u8> {
     Some(match s {
@@ -230,10 +220,6 @@ mod tests {
 
     #[test]
     fn broadcasts() {
-        let ip = Ipv4Addr::new(192, 0, 2, 10);
-        assert_eq!(broadcast(ip, 24, true), Ipv4Addr::new(192, 0, 2, 255));
-        assert_eq!(broadcast(ip, 24, false), Ipv4Addr::new(192, 0, 2, 0));
-        assert_eq!(broadcast(ip, 32, true), ip);
         assert!(contains(
             "10.0.0.0".parse().unwrap(),
             8,

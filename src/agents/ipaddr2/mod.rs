@@ -214,12 +214,13 @@ fn effective_ip(p: &IpAddr2Params, ctx: &Ctx) -> Result<IpAddr, OcfError> {
             "unique_clone_address works with IPv4 addresses only",
         ));
     };
-    let clone: u8 = ctx
+    let clone = ctx
         .env
-        .param("CRM_meta_clone")
-        .unwrap_or("0")
-        .parse()
-        .map_err(|_| OcfError::configured("CRM_meta_clone is not a small number"))?;
+        .clone_number()
+        .map_err(OcfError::configured)?
+        .unwrap_or(0);
+    let clone = u8::try_from(clone)
+        .map_err(|_| OcfError::configured(format!("clone number {clone} is too large")))?;
     let o = a.octets();
     let last = o[3]
         .checked_add(clone)
@@ -250,13 +251,6 @@ fn label_param(p: &IpAddr2Params) -> &'static str {
     }
 }
 
-fn is_true(v: Option<&str>) -> bool {
-    matches!(
-        v.map(str::to_ascii_lowercase).as_deref(),
-        Some("true" | "yes" | "on" | "1" | "y")
-    )
-}
-
 /// Why `ip` cannot be a virtual address: it is not a unicast address a host can hold and
 /// answer for. (127/8 is allowed: upstream's suite puts a VIP on lo.)
 fn not_unicast(ip: IpAddr) -> Option<&'static str> {
@@ -281,7 +275,7 @@ const LABEL_MAX: usize = 15;
 /// The label as the kernel will store it: printable ASCII without spaces (what ifconfig,
 /// `ip` and monitor's comparison see unchanged), at most 15 bytes with the interface name.
 /// `nic` is the base interface when known (else the shortest possible name is assumed).
-fn check_label(param: &str, nic: Option<&str>, label: &str) -> Result<(), OcfError> {
+fn check_label(param: &'static str, nic: Option<&str>, label: &str) -> Result<(), OcfError> {
     if let Some(c) = label.chars().find(|c| !c.is_ascii_graphic()) {
         return Err(OcfError::invalid_param(
             param,
@@ -406,8 +400,8 @@ fn resolve(p: &IpAddr2Params, ctx: &Ctx, nl: &Netlink) -> Result<Plan, OcfError>
     };
     let broadcast = match (ip, p.broadcast.as_deref()) {
         (IpAddr::V6(_), _) => None,
-        (IpAddr::V4(a), Some("+")) => Some(findif::broadcast(a, prefix, true)),
-        (IpAddr::V4(a), Some("-")) => Some(findif::broadcast(a, prefix, false)),
+        (IpAddr::V4(a), Some("+")) => Some(netlink::broadcast(a, prefix, true)),
+        (IpAddr::V4(a), Some("-")) => Some(netlink::broadcast(a, prefix, false)),
         (IpAddr::V4(_), Some(b)) => Some(b.parse::<Ipv4Addr>().map_err(|_| {
             OcfError::invalid_param("broadcast", format!("'{b}' is not an IPv4 address, + or -"))
         })?),
@@ -420,7 +414,7 @@ fn resolve(p: &IpAddr2Params, ctx: &Ctx, nl: &Netlink) -> Result<Plan, OcfError>
                     .find(|x| x.ip == src)
                     .and_then(|x| x.broadcast)
             });
-            own.or((prefix <= 30).then(|| findif::broadcast(a, prefix, true)))
+            own.or((prefix <= 30).then(|| netlink::broadcast(a, prefix, true)))
         }
     };
     Ok(Plan {
@@ -432,9 +426,11 @@ fn resolve(p: &IpAddr2Params, ctx: &Ctx, nl: &Netlink) -> Result<Plan, OcfError>
     })
 }
 
-thread_local! {
-    /// The netlink connection and the plan of the validation that preceded start.
-    static VALIDATED: std::cell::RefCell<Option<(Netlink, Plan)>> = const { std::cell::RefCell::new(None) };
+/// What validate hands start: the netlink connection, opened inside
+/// `network_namespace`, and the address it resolved there.
+pub struct Resolved {
+    nl: Netlink,
+    plan: Plan,
 }
 
 fn find_addr(addrs: &[Addr], index: u32, ip: IpAddr) -> Option<&Addr> {
@@ -785,6 +781,11 @@ fn wait_dad(nl: &Netlink, d: &Deadline, index: u32, ip: IpAddr) -> Result<bool, 
 
 impl Agent for IpAddr2 {
     type Params = IpAddr2Params;
+    type Plan = Resolved;
+    const HELPERS: &'static [ocf::Helper] = &[ocf::Helper {
+        entry: announce::ENTRY,
+        main: announce::main,
+    }];
     const INFO: AgentInfo = AgentInfo {
         name: NAME,
         version: env!("CARGO_PKG_VERSION"),
@@ -807,7 +808,7 @@ impl Agent for IpAddr2 {
         ],
     };
 
-    fn validate(p: &IpAddr2Params, ctx: &Ctx) -> Result<(), OcfError> {
+    fn validate(p: &IpAddr2Params, ctx: &Ctx) -> Result<Resolved, OcfError> {
         if p.arp_interval == 0 {
             return Err(OcfError::invalid_param(
                 "arp_interval",
@@ -848,11 +849,7 @@ impl Agent for IpAddr2 {
                 )));
             }
         }
-        let clone_max: u32 = ctx
-            .env
-            .param("CRM_meta_clone_max")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let clone_max = ctx.env.clone_max().unwrap_or(0);
         if clone_max > 1 && !p.unique_clone_address {
             return Err(OcfError::configured(
                 "IPaddr2 as a clone (Cluster-IP load sharing) is not supported by rustha: it \
@@ -860,7 +857,7 @@ impl Agent for IpAddr2 {
                  IPaddr2 per address, or unique_clone_address",
             ));
         }
-        if p.unique_clone_address && !is_true(ctx.env.param("CRM_meta_globally_unique")) {
+        if p.unique_clone_address && !ctx.env.globally_unique() {
             return Err(OcfError::configured(
                 "unique_clone_address makes sense only in a clone with globally-unique=true",
             ));
@@ -883,28 +880,20 @@ impl Agent for IpAddr2 {
         if let Some(l) = label.as_deref().filter(|l| !l.is_empty()) {
             check_label(label_param(p), nic.as_deref(), l)?;
         }
-        if matches!(ctx.action, Action::Start | Action::ValidateAll) || ctx.check_level() >= 10 {
-            enter_netns(p.network_namespace.as_deref())?;
-            let nl = Netlink::open()?;
-            let plan = resolve(p, ctx, &nl)?;
-            // The node's own address is refused here already (crm_resource --validate).
-            already_there(ctx, &plan, &nl.addrs(&ctx.deadline, plan.ip.is_ipv6())?)?;
-            VALIDATED.with(|v| *v.borrow_mut() = Some((nl, plan)));
-        }
-        Ok(())
+        // Validation runs before start and for validate-all: both resolve, in the
+        // namespace the address lives in.
+        enter_netns(p.network_namespace.as_deref())?;
+        let nl = Netlink::open()?;
+        let plan = resolve(p, ctx, &nl)?;
+        // The node's own address is refused here already (crm_resource --validate).
+        already_there(ctx, &plan, &nl.addrs(&ctx.deadline, plan.ip.is_ipv6())?)?;
+        Ok(Resolved { nl, plan })
     }
 
-    fn start(p: &IpAddr2Params, ctx: &Ctx) -> Result<(), OcfError> {
+    fn start(p: &IpAddr2Params, resolved: Resolved, ctx: &Ctx) -> Result<(), OcfError> {
         let d = &ctx.deadline;
         // validate (which the runner ran just before) already chose; do not ask twice.
-        let (nl, plan) = match VALIDATED.with(|v| v.borrow_mut().take()) {
-            Some(x) => x,
-            None => {
-                let nl = Netlink::open()?;
-                let plan = resolve(p, ctx, &nl)?;
-                (nl, plan)
-            }
-        };
+        let Resolved { nl, plan } = resolved;
         let (ip, v6) = (plan.ip, plan.ip.is_ipv6());
         let link = &plan.link;
         let here = nl.addrs(d, v6)?;
@@ -957,7 +946,7 @@ impl Agent for IpAddr2 {
             if let Some(mac) = announce::ipv4_in_use(&probe, wait)? {
                 return Err(OcfError::generic(format!(
                     "IPv4 address collision: {ip} is in use by {}",
-                    announce::mac_string(&mac)
+                    netlink::mac_string(&mac)
                 )));
             }
         }
