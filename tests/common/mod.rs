@@ -257,25 +257,52 @@ pub struct Fixture {
     _guard: Option<Box<dyn std::any::Any>>,
 }
 
+/// What each registered agent's real lifecycle needs around it. Every agent has a row
+/// (a new agent without one fails `tests/agent_places.rs`): `None` when nothing but the
+/// node is needed, else what the fixture sets up.
+pub fn fixture_kind(agent: &str) -> Option<FixtureKind> {
+    Some(match agent {
+        "azure-lb" | "IPaddr2" => FixtureKind::Node,
+        "nginx" | "lighttpd" | "mysql" => FixtureKind::Site,
+        "aws-eni" => FixtureKind::Ec2,
+        _ => return None,
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FixtureKind {
+    /// The (namespaced) node alone.
+    Node,
+    /// A site of the server's own: configuration, document root or datadir, ports.
+    Site,
+    /// moto's EC2 behind tests/aws/ec2sim.py plus the IMDS stub.
+    Ec2,
+}
+
 /// The fixture of `agent`, in the calling thread's (private) network namespace.
 pub fn fixture(agent: &str) -> Fixture {
-    match agent {
+    let kind = fixture_kind(agent).unwrap_or_else(|| {
+        panic!("{agent} has no row in tests/common/mod.rs fixture_kind (see README, Adding an agent)")
+    });
+    match kind {
         #[cfg(feature = "aws")]
-        "aws-eni" => {
+        FixtureKind::Ec2 => {
             let lab = aws::Lab::here_as_a("fx");
             Fixture {
                 params: lab.params(),
                 _guard: Some(Box::new(lab)),
             }
         }
-        "nginx" | "lighttpd" | "mysql" => {
+        #[cfg(not(feature = "aws"))]
+        FixtureKind::Ec2 => panic!("{agent} needs the aws feature"),
+        FixtureKind::Site => {
             let site = services::site(agent, "fx").expect("a service site");
             Fixture {
                 params: site.params.clone(),
                 _guard: Some(Box::new(site)),
             }
         }
-        _ => Fixture {
+        FixtureKind::Node => Fixture {
             params: vec![],
             _guard: None,
         },
