@@ -29,7 +29,10 @@ fn missing(name: &str, root: &Path) -> Vec<String> {
         gaps.push(format!("module src/agents/{m}.rs or src/agents/{m}/mod.rs"));
     }
     let mods = read(&agents.join("mod.rs"));
-    if !mods.lines().any(|l| l.trim_end().ends_with(&format!("mod {m};"))) {
+    if !mods
+        .lines()
+        .any(|l| l.trim_end().ends_with(&format!("mod {m};")))
+    {
         gaps.push(format!("`pub mod {m};` in src/agents/mod.rs"));
     }
     for f in [
@@ -45,14 +48,20 @@ fn missing(name: &str, root: &Path) -> Vec<String> {
         gaps.push("a row in tests/common/mod.rs fixture_kind".into());
     }
     let drill = read(&root.join("drill/drill.py"));
-    if ![format!("ocf:{{p}}:{name}\""), format!("ocf:rustha:{name}\"")]
-        .iter()
-        .any(|s| drill.contains(s.as_str()))
+    if ![
+        format!("ocf:{{p}}:{name}\""),
+        format!("ocf:rustha:{name}\""),
+    ]
+    .iter()
+    .any(|s| drill.contains(s.as_str()))
     {
         gaps.push("a drill stack using it (drill/drill.py stack_resources)".into());
     }
     let readme = read(&root.join("README.md"));
-    if !readme.lines().any(|l| l.starts_with(&format!("| `{name}` |"))) {
+    if !readme
+        .lines()
+        .any(|l| l.starts_with(&format!("| `{name}` |")))
+    {
         gaps.push("a row in the README's agent table".into());
     }
     gaps

@@ -217,9 +217,9 @@ fn find_running_goes_by_identity_and_only_in_our_network_namespace() {
     assert!(daemon::find_running(&sleeper(&marker, &[])).is_empty());
 }
 
-/// The resident size (kB) of `pid`'s mappings of the sleeper's binary.
-fn exe_rss_kb(pid: i32) -> u64 {
-    let exe = std::fs::canonicalize(sleeper_bin()).unwrap();
+/// The resident size (kB) of `pid`'s mappings of the binary `exe`.
+fn exe_rss_kb(pid: i32, exe: &std::path::Path) -> u64 {
+    let exe = std::fs::canonicalize(exe).unwrap();
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
     let mut ours = false;
     let mut kb = 0;
@@ -258,25 +258,68 @@ impl Drop for Stopped {
     }
 }
 
+/// A free TCP port on loopback (for the responders of the page test).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on loopback")
+}
+
 #[test]
 fn a_ready_helper_gives_back_the_pages_its_start_up_touched() {
-    let marker = format!("rustha-test sleeper {}", instance("trim"));
+    // A production helper of the real binary (azure-lb's responder): ready, detached.
+    let responder = |port: u16| -> Vec<String> {
+        [
+            rustha::agents::azure_lb::responder::ENTRY.to_string(),
+            format!("127.0.0.1:{port}"),
+            "dual".into(),
+            "16".into(),
+        ]
+        .into()
+    };
+    let marker = format!("rustha-test responder {}", instance("trim"));
     let id = daemon::spawn(
-        &sleeper(&marker, &[]),
+        &Spawn {
+            exe: bin(),
+            argv0: marker,
+            args: responder(free_port()),
+        },
         &Deadline::after(Duration::from_secs(10)),
     )
     .unwrap();
     let helper = Stopped(id.clone());
-    // The same start-up, stopped before it is ready (so before it detaches).
-    let untrimmed = Reaped(
-        std::process::Command::new(sleeper_bin())
-            .arg("--never-ready")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
+    // The same start-up, stopped before it is ready (so before it detaches): its ready
+    // pipe is full, so its "OK" blocks.
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let flags = nix::fcntl::OFlag::from_bits_truncate(
+        nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_GETFL).unwrap(),
     );
+    nix::fcntl::fcntl(
+        &w,
+        nix::fcntl::FcntlArg::F_SETFL(flags | nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .unwrap();
+    while nix::unistd::write(&w, &[0u8; 4096]).is_ok() {}
+    nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+    let wfd = std::os::fd::AsRawFd::as_raw_fd(&w);
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(responder(free_port()))
+        .env(daemon::READY_ENV, daemon::READY_FD.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: dup2 only, between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(wfd, daemon::READY_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let untrimmed = Reaped(cmd.spawn().unwrap());
+    drop(w);
     let upid = untrimmed.0.id() as i32;
     let dl = Deadline::after(Duration::from_secs(5));
     let asleep = |p: i32| {
@@ -285,17 +328,14 @@ fn a_ready_helper_gives_back_the_pages_its_start_up_touched() {
         })
     };
     assert!(asleep(upid).is_some() && asleep(id.pid).is_some());
-    let untrimmed_kb = exe_rss_kb(upid);
+    let exe = bin();
+    let untrimmed_kb = exe_rss_kb(upid, &exe);
     // It releases them right after it reported ready (start need not wait for that).
     let _ = Deadline::after(Duration::from_secs(5)).poll(Duration::from_millis(10), || {
-        (exe_rss_kb(id.pid) * 2 < untrimmed_kb).then_some(())
+        (exe_rss_kb(id.pid, &exe) * 2 < untrimmed_kb).then_some(())
     });
-    let trimmed_kb = exe_rss_kb(id.pid);
-    assert!(
-        untrimmed_kb > 0,
-        "no mapping of {} found",
-        sleeper_bin().display()
-    );
+    let trimmed_kb = exe_rss_kb(id.pid, &exe);
+    assert!(untrimmed_kb > 0, "no mapping of {} found", exe.display());
     assert!(
         trimmed_kb * 2 < untrimmed_kb,
         "ready helper maps {trimmed_kb} kB of the binary, one that did not detach {untrimmed_kb} kB"
@@ -303,5 +343,5 @@ fn a_ready_helper_gives_back_the_pages_its_start_up_touched() {
     // It still works: it stops on SIGTERM like any helper.
     daemon::terminate(&id, &Deadline::after(Duration::from_secs(10))).unwrap();
     assert!(!id.is_alive());
-    drop((helper, untrimmed));
+    drop((helper, untrimmed, r));
 }

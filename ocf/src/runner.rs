@@ -287,6 +287,26 @@ pub fn run<A: Agent>(
     run_guarded::<A>(arg, env, out, err, &|_| Ok(None))
 }
 
+/// The actions answered from the declarations alone (no context, no parameters).
+fn informational<A: Agent>(action: Action, out: &mut dyn Write) -> Option<Status> {
+    let info = &A::INFO;
+    match action {
+        Action::MetaData => {
+            let _ = out.write_all(metadata_xml(info, A::Params::SPEC).as_bytes());
+        }
+        Action::Usage => {
+            let _ = out.write_all(usage(info).as_bytes());
+        }
+        Action::Methods => {
+            for a in info.actions {
+                let _ = writeln!(out, "{}", a.action);
+            }
+        }
+        _ => return None,
+    }
+    Some(Status::Success)
+}
+
 /// [`run`], holding what `guard` returns for the duration of the action.
 pub fn run_guarded<A: Agent>(
     arg: Option<&str>,
@@ -313,22 +333,8 @@ pub fn run_guarded<A: Agent>(
             &format!("unknown action '{}'", arg.escape_debug()),
         );
     };
-    match action {
-        Action::MetaData => {
-            let _ = out.write_all(metadata_xml(info, A::Params::SPEC).as_bytes());
-            return Status::Success;
-        }
-        Action::Usage => {
-            let _ = out.write_all(usage(info).as_bytes());
-            return Status::Success;
-        }
-        Action::Methods => {
-            for a in info.actions {
-                let _ = writeln!(out, "{}", a.action);
-            }
-            return Status::Success;
-        }
-        _ => {}
+    if let Some(status) = informational::<A>(action, out) {
+        return status;
     }
     if info.action(action).is_none() {
         return fail(

@@ -134,7 +134,38 @@ pub fn spawn(spec: &Spawn, deadline: &Deadline) -> Result<Identity, OcfError> {
 pub fn spawn_transient(spec: &Spawn, deadline: &Deadline) -> Result<Option<Identity>, OcfError> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| OcfError::generic(format!("pipe: {e}")))?;
-    let wfd = w.as_raw_fd();
+    let mut child = command(spec, w.as_raw_fd())
+        .spawn()
+        .map_err(|e| OcfError::generic(format!("cannot start {}: {e}", spec.argv0)))?;
+    drop(w);
+    let pid = child.id() as i32;
+    let (text, ready, timed_out) = read_ready(File::from(r), deadline);
+    if ready && text == "OK" {
+        // Deliberately not waited for: the helper outlives us, re-parented once we exit.
+        return Ok(Identity::of(pid).filter(Identity::is_alive));
+    }
+    // Not ready: make sure it is gone, and reap it.
+    let _ = child.kill();
+    let status = child.wait().ok();
+    Err(OcfError::generic(
+        if let Some(err) = text.strip_prefix("ERR ") {
+            err.to_string()
+        } else if timed_out {
+            format!("{} was not ready before the action's timeout", spec.argv0)
+        } else {
+            format!(
+                "{} exited before it was ready ({})",
+                spec.argv0,
+                status.map_or("unknown status".into(), |s| s.to_string())
+            )
+        },
+    ))
+}
+
+/// The helper's command: empty environment but the ready fd, `/` as its directory, null
+/// stdio, the write end `wfd` of the ready pipe as fd [`READY_FD`], every other fd
+/// close-on-exec.
+fn command(spec: &Spawn, wfd: RawFd) -> Command {
     let mut cmd = Command::new(&spec.exe);
     cmd.arg0(&spec.argv0)
         .args(&spec.args)
@@ -166,13 +197,12 @@ pub fn spawn_transient(spec: &Spawn, deadline: &Deadline) -> Result<Option<Ident
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| OcfError::generic(format!("cannot start {}: {e}", spec.argv0)))?;
-    drop(w);
-    let pid = child.id() as i32;
+    cmd
+}
 
-    let mut reader = File::from(r);
+/// The helper's first line on the ready pipe, within `deadline`: (the line trimmed,
+/// whether a whole line came, whether the deadline passed first).
+fn read_ready(mut reader: File, deadline: &Deadline) -> (String, bool, bool) {
     let mut msg = Vec::new();
     let mut ready = false;
     let mut timed_out = false;
@@ -190,27 +220,11 @@ pub fn spawn_transient(spec: &Spawn, deadline: &Deadline) -> Result<Option<Ident
         }
         ready = msg.contains(&b'\n');
     }
-    let text = String::from_utf8_lossy(&msg).trim().to_string();
-    if ready && text == "OK" {
-        // Deliberately not waited for: the helper outlives us, re-parented once we exit.
-        return Ok(Identity::of(pid).filter(Identity::is_alive));
-    }
-    // Not ready: make sure it is gone, and reap it.
-    let _ = child.kill();
-    let status = child.wait().ok();
-    Err(OcfError::generic(
-        if let Some(err) = text.strip_prefix("ERR ") {
-            err.to_string()
-        } else if timed_out {
-            format!("{} was not ready before the action's timeout", spec.argv0)
-        } else {
-            format!(
-                "{} exited before it was ready ({})",
-                spec.argv0,
-                status.map_or("unknown status".into(), |s| s.to_string())
-            )
-        },
-    ))
+    (
+        String::from_utf8_lossy(&msg).trim().to_string(),
+        ready,
+        timed_out,
+    )
 }
 
 /// The helper's end of the readiness pipe.

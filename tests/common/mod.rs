@@ -282,7 +282,9 @@ pub enum FixtureKind {
 /// The fixture of `agent`, in the calling thread's (private) network namespace.
 pub fn fixture(agent: &str) -> Fixture {
     let kind = fixture_kind(agent).unwrap_or_else(|| {
-        panic!("{agent} has no row in tests/common/mod.rs fixture_kind (see README, Adding an agent)")
+        panic!(
+            "{agent} has no row in tests/common/mod.rs fixture_kind (see README, Adding an agent)"
+        )
     });
     match kind {
         #[cfg(feature = "aws")]
