@@ -87,6 +87,27 @@ pub fn agent_page(provider: &str, source: &str, info: &AgentInfo, params: &[Para
         literal(&qualified)
     );
     let _ = writeln!(s, ".SH DESCRIPTION\n{}", text(info.longdesc));
+    parameters_section(&mut s, params);
+    actions_section(&mut s, info);
+    let _ = writeln!(
+        s,
+        ".SH FILES\n.TP\n.I {}\nThe agent, as Pacemaker runs it.",
+        literal(&format!(
+            "{}/resource.d/{provider}/{}",
+            crate::env::DEFAULT_OCF_ROOT,
+            info.name
+        ))
+    );
+    let _ = writeln!(
+        s,
+        ".SH SEE ALSO\n.BR {provider} (8),\n.BR pcs (8),\n.BR crm (8),\n.BR ocf\\-tester (8)"
+    );
+    s
+}
+
+/// `.SH PARAMETERS`: each parameter with its type, required/unique, default, description
+/// and example.
+fn parameters_section(s: &mut String, params: &[ParamSpec]) {
     let _ = writeln!(s, ".SH PARAMETERS");
     if params.is_empty() {
         let _ = writeln!(s, "None.");
@@ -118,6 +139,10 @@ pub fn agent_page(provider: &str, source: &str, info: &AgentInfo, params: &[Para
             let _ = writeln!(s, "Example: \\fB{}\\fR", literal(e));
         }
     }
+}
+
+/// `.SH ACTIONS`: what the agent advertises, with timeouts, intervals and depths.
+fn actions_section(s: &mut String, info: &AgentInfo) {
     let _ = writeln!(s, ".SH ACTIONS");
     let _ = writeln!(
         s,
@@ -139,20 +164,6 @@ pub fn agent_page(provider: &str, source: &str, info: &AgentInfo, params: &[Para
             facts.join(", ")
         );
     }
-    let _ = writeln!(
-        s,
-        ".SH FILES\n.TP\n.I {}\nThe agent, as Pacemaker runs it.",
-        literal(&format!(
-            "{}/resource.d/{provider}/{}",
-            crate::env::DEFAULT_OCF_ROOT,
-            info.name
-        ))
-    );
-    let _ = writeln!(
-        s,
-        ".SH SEE ALSO\n.BR {provider} (8),\n.BR pcs (8),\n.BR crm (8),\n.BR ocf\\-tester (8)"
-    );
-    s
 }
 
 #[cfg(test)]
