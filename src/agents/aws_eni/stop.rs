@@ -55,25 +55,7 @@ pub fn stop(p: Option<&AwsEniParams>, ctx: &Ctx) -> Result<(), OcfError> {
     };
     let Some(p) = p.or(lenient.as_ref()) else {
         // No usable parameters: only the record can prove anything.
-        return match (&rec, &held) {
-            (_, Some(h)) if absent_here(h)? => {
-                forget(&state);
-                Ok(())
-            }
-            (_, Some(h)) => Err(OcfError::generic(format!(
-                "the parameters are broken and the interface with MAC {} is still here",
-                eni_mac(&h.mac)
-            ))),
-            (Some(_), None) => {
-                tracing::warn!("the record names no interface: nothing to stop");
-                forget(&state);
-                Ok(())
-            }
-            (None, None) => Err(OcfError::generic(
-                "the state directory is unusable and the parameters name no valid ENI: \
-                 cannot tell whether an ENI of this resource is attached here",
-            )),
-        };
+        return by_the_record(&state, rec.is_some(), held.as_ref(), &absent_here);
     };
     match Api::new(p, d).and_then(|api| detach_from_here(&api, p, d, &mac_here)) {
         Ok(()) => {
@@ -95,6 +77,35 @@ pub fn stop(p: Option<&AwsEniParams>, ctx: &Ctx) -> Result<(), OcfError> {
             // which one is ours): not verified stopped.
             _ => Err(e),
         },
+    }
+}
+
+/// stop without usable parameters: only the record (`held`, when it names the ENI's
+/// interface) can prove the ENI is not here.
+fn by_the_record(
+    state: &StateFile,
+    recorded: bool,
+    held: Option<&Held>,
+    absent_here: &dyn Fn(&Held) -> Result<bool, OcfError>,
+) -> Result<(), OcfError> {
+    match (recorded, held) {
+        (_, Some(h)) if absent_here(h)? => {
+            forget(state);
+            Ok(())
+        }
+        (_, Some(h)) => Err(OcfError::generic(format!(
+            "the parameters are broken and the interface with MAC {} is still here",
+            eni_mac(&h.mac)
+        ))),
+        (true, None) => {
+            tracing::warn!("the record names no interface: nothing to stop");
+            forget(state);
+            Ok(())
+        }
+        (false, None) => Err(OcfError::generic(
+            "the state directory is unusable and the parameters name no valid ENI: \
+             cannot tell whether an ENI of this resource is attached here",
+        )),
     }
 }
 
