@@ -5,24 +5,32 @@
 //! (force only if asked) and poll until it is `available`; attach it here at
 //! `device_index` and poll until `attached`; wait until the OS shows an interface with
 //! the ENI's MAC and the address is configured (configuring it if asked); record MAC, IP
-//! and prefix. Polls every 200-250 ms inside the operation's deadline;
+//! and prefix. Polls at most 250 ms apart inside the operation's deadline;
 //! no fixed sleeps, no SDK waiters (their first delay is 20 s).
 //!
 //! monitor (depth 0) is local only: the recorded MAC's interface holds the address. Depth
 //! 10 also asks EC2 that the attachment is ours. stop detaches only from *this* instance.
+//!
+//! Layout: `ec2` the operations asked of EC2 and IMDS (a trait) and the polls over them,
+//! `sdk` their real implementation, `start` and `stop` the actions, `values` the
+//! parameters' value types.
 
+mod ec2;
+#[cfg(test)]
+mod fake;
+mod sdk;
+mod start;
+mod stop;
+#[cfg(test)]
+mod tests;
 mod values;
 
-use crate::netlink::{Link, Netlink, NewAddr};
+use crate::netlink::{Link, Netlink};
 use crate::state::{Record, StateFile};
-use aws_config::imds;
-use aws_config::BehaviorVersion;
-use aws_sdk_ec2::config::{Credentials, ProvideCredentials, Region};
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
+use ec2::{ApiCode, Ec2};
 use ocf::{Action, ActionSpec, Agent, AgentInfo, Ctx, Deadline, OcfError, ParamSpec, Status};
-use std::future::Future;
+use sdk::Api;
 use std::net::IpAddr;
-use std::time::Duration;
 pub use values::{AccessKeyId, EniId, HttpUrl, PrivateIpv4, ProfileName, RegionName, SecretKey};
 
 ocf::choice! {
@@ -100,306 +108,12 @@ pub struct AwsEni;
 
 const NAME: &str = "aws-eni";
 
-/// The instance metadata service, when `imds_endpoint` is unset (always explicit: never
-/// an endpoint from the environment or `~/.aws`).
-const IMDS_DEFAULT: &str = "http://169.254.169.254";
-
-fn rt() -> Result<tokio::runtime::Runtime, OcfError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| OcfError::generic(format!("cannot start the async runtime: {e}")))
-}
-
-/// Bound a future by the deadline.
-async fn within<T>(d: &Deadline, what: &str, f: impl Future<Output = T>) -> Result<T, OcfError> {
-    tokio::time::timeout(d.remaining(), f)
-        .await
-        .map_err(|_| OcfError::generic(format!("{what}: no answer before the operation's timeout")))
-}
-
 fn mac_bytes(s: &str) -> Option<Vec<u8>> {
     let v: Vec<u8> = s
         .split(':')
         .map(|x| u8::from_str_radix(x, 16).ok())
         .collect::<Option<_>>()?;
     (v.len() == 6).then_some(v)
-}
-
-/// An EC2 API error, as text for exit reasons (code and message only: never a request).
-fn api_err<E: ProvideErrorMetadata + std::fmt::Debug>(
-    what: &str,
-    e: &aws_sdk_ec2::error::SdkError<E>,
-) -> OcfError {
-    let detail = match e.as_service_error() {
-        Some(s) => format!(
-            "{}: {}",
-            s.code().unwrap_or("error"),
-            s.message().unwrap_or("")
-        ),
-        None => match e {
-            aws_sdk_ec2::error::SdkError::TimeoutError(_) => "timed out".to_string(),
-            aws_sdk_ec2::error::SdkError::DispatchFailure(d) => {
-                format!(
-                    "cannot reach the endpoint ({})",
-                    d.as_connector_error()
-                        .map(|c| c.to_string())
-                        .unwrap_or_default()
-                )
-            }
-            other => other.to_string(),
-        },
-    };
-    OcfError::generic(format!("EC2 {what}: {detail}"))
-}
-
-fn is_code<E: ProvideErrorMetadata>(e: &aws_sdk_ec2::error::SdkError<E>, code: &str) -> bool {
-    e.as_service_error().and_then(|s| s.code()) == Some(code)
-}
-
-/// What EC2 says about the ENI.
-#[derive(Clone, Debug)]
-struct Eni {
-    status: String,
-    /// (instance, attachment id, attachment status, device index)
-    attachment: Option<(String, String, String, i32)>,
-    mac: String,
-    ips: Vec<String>,
-    primary_ip: String,
-    az: String,
-    subnet: String,
-}
-
-impl Eni {
-    fn attached_to(&self, instance: &str) -> bool {
-        self.attachment
-            .as_ref()
-            .is_some_and(|a| a.0 == instance && a.2 == "attached")
-    }
-}
-
-/// The longest wait between two describes while an attachment changes state: a move
-/// then ends at most this long after EC2 finished each transition.
-const POLL_MAX: Duration = Duration::from_millis(250);
-
-struct Api {
-    rt: tokio::runtime::Runtime,
-    imds: imds::Client,
-}
-
-impl Api {
-    fn new(p: &AwsEniParams, d: &Deadline) -> Result<Api, OcfError> {
-        let rt = rt()?;
-        let b = imds::Client::builder()
-            .max_attempts(3)
-            .connect_timeout(Duration::from_secs(1).min(d.remaining()))
-            .read_timeout(Duration::from_secs(2).min(d.remaining()));
-        let u = p
-            .imds_endpoint
-            .as_ref()
-            .map(HttpUrl::as_str)
-            .unwrap_or(IMDS_DEFAULT);
-        let b = b.endpoint(u).map_err(|e| {
-            OcfError::invalid_param("imds_endpoint", format!("'{u}' is not a URL ({e})"))
-        })?;
-        Ok(Api {
-            rt,
-            imds: b.build(),
-        })
-    }
-
-    fn imds_get(&self, d: &Deadline, path: &str) -> Result<String, OcfError> {
-        let what = format!("IMDS {path}");
-        let r = self
-            .rt
-            .block_on(within(d, &what, self.imds.get(path.to_string())))?;
-        // A failed token fetch is an error here, never an empty token.
-        r.map(String::from)
-            .map_err(|e| OcfError::generic(format!("{what}: {e}")))
-    }
-
-    fn instance_id(&self, d: &Deadline) -> Result<String, OcfError> {
-        self.imds_get(d, "/latest/meta-data/instance-id")
-    }
-
-    /// The EC2 client, built from the parameters only: no environment variable and no
-    /// `~/.aws` setting (endpoint, region, user agent, retries) changes what it does, except
-    /// the named profile's credentials with `auth_type=profile`.
-    fn ec2(&self, p: &AwsEniParams, d: &Deadline) -> Result<aws_sdk_ec2::Client, OcfError> {
-        let region = match &p.region {
-            Some(r) => r.to_string(),
-            None => {
-                let r = self.imds_get(d, "/latest/meta-data/placement/region")?;
-                if !values::region_ok(&r) {
-                    return Err(OcfError::generic(format!(
-                        "IMDS answered the region {}, which is not a region name",
-                        ocf::params::shown(&r)
-                    )));
-                }
-                r
-            }
-        };
-        let creds = match p.auth_type {
-            AuthType::Key => {
-                let (Some(k), Some(s)) = (&p.access_key_id, &p.secret_access_key) else {
-                    return Err(OcfError::configured(
-                        "auth_type=key needs access_key_id and secret_access_key",
-                    ));
-                };
-                Credentials::new(k.as_str(), s.expose(), None, None, "rustha-aws-eni")
-            }
-            AuthType::Role => self.fetch_credentials(d, "the instance profile (IMDS)", || {
-                aws_config::imds::credentials::ImdsCredentialsProvider::builder()
-                    .imds_client(self.imds.clone())
-                    .build()
-            })?,
-            AuthType::Profile => {
-                self.fetch_credentials(d, &format!("profile {}", p.profile), || {
-                    aws_config::profile::ProfileFileCredentialsProvider::builder()
-                        .profile_name(p.profile.as_str())
-                        .build()
-                })?
-            }
-        };
-        credentials_usable(&creds)?;
-        let mut b = aws_sdk_ec2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region))
-            .credentials_provider(creds)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(4))
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(2))
-                    .operation_attempt_timeout(Duration::from_secs(5))
-                    .build(),
-            );
-        if let Some(u) = &p.endpoint_url {
-            b = b.endpoint_url(u.as_str());
-        }
-        Ok(aws_sdk_ec2::Client::from_conf(b.build()))
-    }
-
-    /// Credentials from a provider (IMDS, a profile), fetched once, here, so they are
-    /// checked before any request carries them.
-    fn fetch_credentials<P: ProvideCredentials>(
-        &self,
-        d: &Deadline,
-        what: &str,
-        make: impl FnOnce() -> P,
-    ) -> Result<Credentials, OcfError> {
-        let r = self.rt.block_on(within(d, what, async {
-            let provider = make();
-            provider.provide_credentials().await
-        }))?;
-        r.map_err(|e| {
-            OcfError::generic(format!(
-                "no credentials from {what}: {}",
-                DisplayErrorContext(&e)
-            ))
-        })
-    }
-
-    fn describe(&self, c: &aws_sdk_ec2::Client, d: &Deadline, eni: &str) -> Result<Eni, OcfError> {
-        let out = self.rt.block_on(within(
-            d,
-            "DescribeNetworkInterfaces",
-            c.describe_network_interfaces()
-                .network_interface_ids(eni)
-                .send(),
-        ))?;
-        let out = out.map_err(|e| {
-            if is_code(&e, "InvalidNetworkInterfaceID.NotFound")
-                || is_code(&e, "InvalidNetworkInterfaceID.Malformed")
-            {
-                OcfError::configured(format!("ENI {eni} does not exist"))
-            } else {
-                api_err("DescribeNetworkInterfaces", &e)
-            }
-        })?;
-        let n = out
-            .network_interfaces()
-            .first()
-            .ok_or_else(|| OcfError::configured(format!("ENI {eni} does not exist")))?;
-        Ok(Eni {
-            status: n
-                .status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            attachment: n.attachment().map(|a| {
-                (
-                    a.instance_id().unwrap_or_default().to_string(),
-                    a.attachment_id().unwrap_or_default().to_string(),
-                    a.status()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                    a.device_index().unwrap_or(-1),
-                )
-            }),
-            mac: n.mac_address().unwrap_or_default().to_string(),
-            ips: n
-                .private_ip_addresses()
-                .iter()
-                .filter_map(|x| x.private_ip_address().map(str::to_string))
-                .collect(),
-            primary_ip: n.private_ip_address().unwrap_or_default().to_string(),
-            az: n.availability_zone().unwrap_or_default().to_string(),
-            subnet: n.subnet_id().unwrap_or_default().to_string(),
-        })
-    }
-
-    fn subnet_prefix(
-        &self,
-        c: &aws_sdk_ec2::Client,
-        d: &Deadline,
-        subnet: &str,
-    ) -> Result<u8, OcfError> {
-        let out = self
-            .rt
-            .block_on(within(
-                d,
-                "DescribeSubnets",
-                c.describe_subnets().subnet_ids(subnet).send(),
-            ))?
-            .map_err(|e| api_err("DescribeSubnets", &e))?;
-        out.subnets()
-            .first()
-            .and_then(|s| s.cidr_block())
-            .and_then(|c| c.split_once('/'))
-            .and_then(|(_, p)| p.parse().ok())
-            .ok_or_else(|| OcfError::generic(format!("subnet {subnet} has no IPv4 CIDR")))
-    }
-
-    /// Poll `describe` until `done` holds, 200 ms growing to [`POLL_MAX`], within `d`.
-    fn wait_for(
-        &self,
-        c: &aws_sdk_ec2::Client,
-        d: &Deadline,
-        eni: &str,
-        what: &str,
-        done: impl Fn(&Eni) -> bool,
-    ) -> Result<Eni, OcfError> {
-        let mut step = Duration::from_millis(200);
-        loop {
-            // A throttled or failed describe is retried by the SDK; a persistent failure
-            // keeps us polling until the deadline, reported with the last error.
-            let last = match self.describe(c, d, eni) {
-                Ok(e) if done(&e) => return Ok(e),
-                Ok(e) => format!(
-                    "still {} ({:?})",
-                    e.status,
-                    e.attachment.as_ref().map(|a| &a.2)
-                ),
-                Err(e) => e.reason,
-            };
-            if d.remaining() <= step {
-                return Err(OcfError::generic(format!(
-                    "{what}: not done before the operation's timeout; last seen: {last}"
-                )));
-            }
-            std::thread::sleep(step);
-            step = (step * 2).min(POLL_MAX);
-        }
-    }
 }
 
 /// The local interface with `mac`, if the OS shows one.
@@ -433,6 +147,49 @@ impl Held {
             attached: r.get("attached") == Some("1"),
         })
     }
+}
+
+/// What start records before it changes anything (a stop after a failed or timed-out
+/// start then knows the MAC to look for, even without the API), and again at the end.
+fn record(
+    p: &AwsEniParams,
+    t: &start::Target,
+    prefix: u8,
+    configured: bool,
+    attached: bool,
+) -> Record {
+    let mut r = Record::default();
+    r.set("eni", &p.eni_id)
+        .set("mac", eni_mac(&t.mac))
+        .set("ip", t.ip)
+        .set("prefix", prefix)
+        .set("instance", &t.me)
+        .set("configured", u8::from(configured))
+        .set("attached", u8::from(attached));
+    // The non-secret parameters, for a stop whose parameters no longer parse.
+    r.set("param.eni_id", &p.eni_id)
+        .set("param.auth_type", p.auth_type.as_str())
+        .set("param.profile", &p.profile);
+    for (k, v) in [
+        ("region", p.region.as_ref().map(|v| v.to_string())),
+        (
+            "endpoint_url",
+            p.endpoint_url.as_ref().map(|v| v.to_string()),
+        ),
+        (
+            "imds_endpoint",
+            p.imds_endpoint.as_ref().map(|v| v.to_string()),
+        ),
+        (
+            "access_key_id",
+            p.access_key_id.as_ref().map(|v| v.to_string()),
+        ),
+    ] {
+        if let Some(v) = v {
+            r.set(&format!("param.{k}"), v);
+        }
+    }
+    r
 }
 
 /// What validate hands start: the device index, checked to fit EC2's range.
@@ -487,56 +244,7 @@ impl Agent for AwsEni {
         }
         if ctx.check_level() >= 10 {
             let d = &ctx.deadline;
-            let api = Api::new(p, d)?;
-            let me = api.instance_id(d)?;
-            let c = api.ec2(p, d)?;
-            let eni = api.describe(&c, d, p.eni_id.as_str()).map_err(|e| {
-                if e.reason.contains("UnauthorizedOperation") {
-                    OcfError::configured(format!(
-                        "DescribeNetworkInterfaces is not permitted: {}",
-                        e.reason
-                    ))
-                } else {
-                    e
-                }
-            })?;
-            // DryRun: DryRunOperation means "would be allowed".
-            let att = eni
-                .attachment
-                .as_ref()
-                .map(|a| a.1.clone())
-                .unwrap_or_else(|| "eni-attach-00000000".into());
-            let checks: [(&str, Result<(), OcfError>); 2] = [
-                (
-                    "AttachNetworkInterface",
-                    dry(
-                        &api,
-                        d,
-                        c.attach_network_interface()
-                            .network_interface_id(p.eni_id.as_str())
-                            .instance_id(&me)
-                            .device_index(device_index)
-                            .dry_run(true)
-                            .send(),
-                    ),
-                ),
-                (
-                    "DetachNetworkInterface",
-                    dry(
-                        &api,
-                        d,
-                        c.detach_network_interface()
-                            .attachment_id(att)
-                            .dry_run(true)
-                            .send(),
-                    ),
-                ),
-            ];
-            for (action, r) in checks {
-                r.map_err(|e| {
-                    OcfError::configured(format!("{action} is not permitted: {}", e.reason))
-                })?;
-            }
+            permitted(&Api::new(p, d)?, p, device_index, d)?;
         }
         Ok(Slot { device_index })
     }
@@ -544,360 +252,18 @@ impl Agent for AwsEni {
     fn start(p: &AwsEniParams, slot: Slot, ctx: &Ctx) -> Result<(), OcfError> {
         let d = &ctx.deadline;
         let api = Api::new(p, d)?;
-        let me = api.instance_id(d)?;
-        let c = api.ec2(p, d)?;
-        let eni = api.describe(&c, d, p.eni_id.as_str())?;
-        let ip: IpAddr = match p.ip.map(|i| IpAddr::V4(i.0)) {
-            Some(ip) => {
-                if !eni.ips.contains(&ip.to_string()) {
-                    return Err(OcfError::configured(format!(
-                        "{ip} is not a private IP of {} ({})",
-                        p.eni_id,
-                        eni.ips.join(", ")
-                    )));
-                }
-                ip
-            }
-            None => eni.primary_ip.parse().map_err(|_| {
-                OcfError::generic(format!("{} has no primary private IP", p.eni_id))
-            })?,
-        };
-        // From IMDS, not DescribeInstances: one API round trip less before the move.
-        let my_az = api.imds_get(d, "/latest/meta-data/placement/availability-zone")?;
-        if !eni.az.is_empty() && !my_az.is_empty() && eni.az != my_az {
-            return Err(OcfError::configured(format!(
-                "{} is in {} but this instance ({me}) is in {my_az}: an ENI cannot leave its availability zone",
-                p.eni_id, eni.az
-            )));
-        }
-        let mac = mac_bytes(&eni.mac)
-            .ok_or_else(|| OcfError::generic(format!("{} has no MAC address", p.eni_id)))?;
-
-        // Recorded before anything changes: a stop after a failed or timed-out start
-        // then knows the MAC to look for, even without the API.
+        let (t, eni) = start::target(&api, p, d)?;
+        let state = StateFile::for_ctx(ctx);
         let save = |prefix: u8, configured: bool, attached: bool| {
-            let mut r = Record::default();
-            r.set("eni", &p.eni_id)
-                .set("mac", eni_mac(&mac))
-                .set("ip", ip)
-                .set("prefix", prefix)
-                .set("instance", &me)
-                .set("configured", u8::from(configured))
-                .set("attached", u8::from(attached));
-            // The non-secret parameters, for a stop whose parameters no longer parse.
-            r.set("param.eni_id", &p.eni_id)
-                .set("param.auth_type", p.auth_type.as_str())
-                .set("param.profile", &p.profile);
-            for (k, v) in [
-                ("region", p.region.as_ref().map(|v| v.to_string())),
-                (
-                    "endpoint_url",
-                    p.endpoint_url.as_ref().map(|v| v.to_string()),
-                ),
-                (
-                    "imds_endpoint",
-                    p.imds_endpoint.as_ref().map(|v| v.to_string()),
-                ),
-                (
-                    "access_key_id",
-                    p.access_key_id.as_ref().map(|v| v.to_string()),
-                ),
-            ] {
-                if let Some(v) = v {
-                    r.set(&format!("param.{k}"), v);
-                }
-            }
-            StateFile::for_ctx(ctx).save(&r)
+            state.save(&record(p, &t, prefix, configured, attached))
         };
         save(0, false, false)?;
-        let mut prefix = None;
-        let eni = if eni.attached_to(&me) {
-            tracing::info!("{} is already attached to {me}", p.eni_id);
-            eni
-        } else {
-            if let Some((other, att, status, _)) = eni.attachment.clone() {
-                if other != me && status != "detaching" {
-                    tracing::info!(
-                        "detaching {} from {other}{}",
-                        p.eni_id,
-                        if p.force_detach { " (force)" } else { "" }
-                    );
-                    let r = api.rt.block_on(within(
-                        d,
-                        "DetachNetworkInterface",
-                        c.detach_network_interface()
-                            .attachment_id(&att)
-                            .force(p.force_detach)
-                            .send(),
-                    ))?;
-                    if let Err(e) = r {
-                        if !is_code(&e, "InvalidAttachmentID.NotFound") {
-                            return Err(api_err("DetachNetworkInterface", &e));
-                        }
-                    }
-                }
-            }
-            // Asked while EC2 detaches: it costs no time there.
-            prefix = Some(api.subnet_prefix(&c, d, &eni.subnet)?);
-            if eni.attachment.as_ref().is_some_and(|a| a.0 != me) {
-                api.wait_for(&c, d, p.eni_id.as_str(), "detach", |e| {
-                    e.attachment.is_none() || e.status == "available"
-                })?;
-            }
-            if !eni.attached_to(&me) && eni.attachment.as_ref().is_none_or(|a| a.0 != me) {
-                tracing::info!(
-                    "attaching {} to {me} at device index {}",
-                    p.eni_id,
-                    p.device_index
-                );
-                let r = api.rt.block_on(within(
-                    d,
-                    "AttachNetworkInterface",
-                    c.attach_network_interface()
-                        .network_interface_id(p.eni_id.as_str())
-                        .instance_id(&me)
-                        .device_index(slot.device_index)
-                        .send(),
-                ))?;
-                r.map_err(|e| api_err("AttachNetworkInterface", &e))?;
-            }
-            api.wait_for(&c, d, p.eni_id.as_str(), "attach", |e| e.attached_to(&me))?
-        };
-        let prefix = match prefix {
-            Some(p) => p,
-            None => api.subnet_prefix(&c, d, &eni.subnet)?,
-        };
-
-        // The OS side: the interface with the ENI's MAC, and the address on it.
-        let nl = Netlink::open()?;
-        let link = {
-            let mut step = Duration::from_millis(50);
-            loop {
-                if let Some(l) = link_with_mac(&nl, d, &mac)? {
-                    break l;
-                }
-                if d.remaining() <= step {
-                    return Err(OcfError::generic(format!(
-                        "{} is attached, but no interface with MAC {} appeared before the timeout",
-                        p.eni_id,
-                        eni_mac(&mac)
-                    )));
-                }
-                std::thread::sleep(step);
-                step = (step * 2).min(Duration::from_millis(500));
-            }
-        };
-        let mut configured = false;
-        if !has_ip(&nl, d, link.index, ip)? {
-            if !p.configure_address {
-                return Err(OcfError::generic(format!(
-                    "{ip} is not configured on {} and configure_address is false",
-                    link.name
-                )));
-            }
-            let brd = match ip {
-                IpAddr::V4(a) if prefix <= 30 => Some(crate::netlink::broadcast(a, prefix, true)),
-                _ => None,
-            };
-            nl.add_addr(
-                d,
-                &NewAddr {
-                    index: link.index,
-                    ip,
-                    prefix,
-                    broadcast: brd,
-                    label: None,
-                    nodad: false,
-                    noprefixroute: false,
-                    preferred_lft: None,
-                },
-            )
-            .map_err(|e| {
-                OcfError::generic(format!("cannot add {ip}/{prefix} to {}: {e}", link.name))
-            })?;
-            configured = true;
-            tracing::info!("configured {ip}/{prefix} on {}", link.name);
-        }
-        if !link.admin_up {
-            nl.set_up(d, link.index)
-                .map_err(|e| OcfError::generic(format!("cannot bring {} up: {e}", link.name)))?;
-        }
-        save(prefix, configured, true)?;
-        tracing::info!("{} attached to {me}, {ip} live on {}", p.eni_id, link.name);
-        Ok(())
+        let (_, prefix) = start::move_here(&api, p, slot.device_index, d, &t.me, eni)?;
+        start::bring_up(p, d, &t, prefix, save)
     }
 
     fn stop(p: Option<&AwsEniParams>, ctx: &Ctx) -> Result<(), OcfError> {
-        let d = &ctx.deadline;
-        let state = StateFile::for_ctx(ctx);
-        // Local evidence first. Start writes the record before it changes anything, so no
-        // record means this node has not started the ENI since boot: nothing of ours to
-        // stop, and no API or IMDS call. (If the ENI is attached here anyway, it survived a
-        // reboot: the start on another node detaches it from us.)
-        let rec = match state.load() {
-            Ok(None) => {
-                tracing::info!(
-                    "no record of a start on this node since boot: nothing of ours to stop"
-                );
-                return Ok(());
-            }
-            Ok(Some(r)) => Some(r),
-            Err(e) => {
-                tracing::warn!("{}; finding the ENI without the record", e.reason);
-                None
-            }
-        };
-        let held = rec.as_ref().and_then(Held::from_record);
-        let nl = Netlink::open()?;
-        let absent_here =
-            |h: &Held| -> Result<bool, OcfError> { Ok(link_with_mac(&nl, d, &h.mac)?.is_none()) };
-        // A start that completed saw the interface here; its MAC gone means the ENI left
-        // this node (an interface with an ENI's MAC exists only while EC2 attaches it here).
-        if let Some(h) = held.as_ref().filter(|h| h.attached) {
-            if absent_here(h)? {
-                tracing::info!(
-                    "no interface with MAC {} here: the ENI is no longer attached to this node",
-                    eni_mac(&h.mac)
-                );
-                forget(&state);
-                return Ok(());
-            }
-        }
-        // Broken parameters: the valid ones still say where the API is and who we are.
-        let lenient = match p {
-            Some(_) => None,
-            None => ocf::params::lenient_with::<AwsEniParams>(&ctx.env, |name| {
-                rec.as_ref()
-                    .and_then(|r| r.get(&format!("param.{name}")))
-                    .map(str::to_string)
-            }),
-        };
-        let Some(p) = p.or(lenient.as_ref()) else {
-            // No usable parameters: only the record can prove anything.
-            return match (&rec, &held) {
-                (_, Some(h)) if absent_here(h)? => {
-                    forget(&state);
-                    Ok(())
-                }
-                (_, Some(h)) => Err(OcfError::generic(format!(
-                    "the parameters are broken and the interface with MAC {} is still here",
-                    eni_mac(&h.mac)
-                ))),
-                (Some(_), None) => {
-                    tracing::warn!("the record names no interface: nothing to stop");
-                    forget(&state);
-                    Ok(())
-                }
-                (None, None) => Err(OcfError::generic(
-                    "the state directory is unusable and the parameters name no valid ENI: \
-                     cannot tell whether an ENI of this resource is attached here",
-                )),
-            };
-        };
-        // The API side: detach only if attached to *this* instance, which the ENI's MAC
-        // being here proves as well as IMDS does (so stop works with IMDS down).
-        let api_result = (|| -> Result<(), OcfError> {
-            let api = Api::new(p, d)?;
-            let c = api.ec2(p, d)?;
-            let eni = api.describe(&c, d, p.eni_id.as_str())?;
-            let mac = mac_bytes(&eni.mac);
-            let local = match &mac {
-                Some(m) => link_with_mac(&nl, d, m)?.is_some(),
-                None => false,
-            };
-            let me = match api.instance_id(d) {
-                Ok(me) => Some(me),
-                Err(e) => {
-                    tracing::warn!("{}; deciding from the local interfaces", e.reason);
-                    None
-                }
-            };
-            let Some((inst, att, status, _)) = eni.attachment.clone() else {
-                tracing::info!("{} is not attached anywhere", p.eni_id);
-                return Ok(());
-            };
-            let ours = match &me {
-                Some(me) => &inst == me,
-                None => local,
-            };
-            if !ours {
-                tracing::info!("{} is attached to {inst}, not here: left alone", p.eni_id);
-                return Ok(());
-            }
-            // An attach still in flight (a start that timed out) cannot be detached yet
-            // on EC2: let it finish first.
-            let (att, status) = if status == "attaching" {
-                let e = api.wait_for(&c, d, p.eni_id.as_str(), "attach in flight", |e| {
-                    e.attachment.as_ref().is_none_or(|a| a.2 != "attaching")
-                })?;
-                match e.attachment {
-                    Some(a) if a.0 == inst => (a.1, a.2),
-                    _ => return Ok(()),
-                }
-            } else {
-                (att, status)
-            };
-            if status != "detaching" {
-                tracing::info!("detaching {} from {inst}", p.eni_id);
-                let r = api.rt.block_on(within(
-                    d,
-                    "DetachNetworkInterface",
-                    c.detach_network_interface().attachment_id(&att).send(),
-                ))?;
-                if let Err(e) = r {
-                    if !is_code(&e, "InvalidAttachmentID.NotFound") {
-                        return Err(api_err("DetachNetworkInterface", &e));
-                    }
-                }
-            }
-            api.wait_for(&c, d, p.eni_id.as_str(), "detach", |e| {
-                e.attachment.as_ref().is_none_or(|a| a.0 != inst)
-            })?;
-            // And gone from the OS.
-            if let Some(mac) = mac {
-                let mut step = Duration::from_millis(50);
-                while link_with_mac(&nl, d, &mac)?.is_some() {
-                    if d.remaining() <= step {
-                        return Err(OcfError::generic(format!(
-                            "{} is detached in EC2 but its interface is still here",
-                            p.eni_id
-                        )));
-                    }
-                    std::thread::sleep(step);
-                    step = (step * 2).min(Duration::from_millis(500));
-                }
-            }
-            tracing::info!("{} detached from {inst}", p.eni_id);
-            Ok(())
-        })();
-        match api_result {
-            Ok(()) => {
-                forget(&state);
-                Ok(())
-            }
-            Err(e)
-                if e.kind == ocf::ErrorKind::Configured && e.reason.contains("does not exist") =>
-            {
-                tracing::warn!("{}; nothing to stop", e.reason);
-                forget(&state);
-                Ok(())
-            }
-            Err(e) => match &held {
-                // The API is out of reach, but the ENI's interface is provably not here.
-                Some(h) if absent_here(h)? => {
-                    tracing::warn!(
-                        "{}; but no interface with MAC {} is here, so the ENI is not attached to this node",
-                        e.reason,
-                        eni_mac(&h.mac)
-                    );
-                    forget(&state);
-                    Ok(())
-                }
-                // The interface is here (or, without a usable record, nothing tells us
-                // which one is ours): not verified stopped.
-                _ => Err(e),
-            },
-        }
+        stop::stop(p, ctx)
     }
 
     fn monitor(p: Option<&AwsEniParams>, ctx: &Ctx) -> Result<Status, OcfError> {
@@ -921,20 +287,61 @@ impl Agent for AwsEni {
         }
         if ctx.check_level() >= 10 {
             if let Some(p) = p {
-                let api = Api::new(p, d)?;
-                let me = api.instance_id(d)?;
-                let c = api.ec2(p, d)?;
-                let eni = api.describe(&c, d, p.eni_id.as_str())?;
-                if !eni.attached_to(&me) {
-                    return Err(OcfError::generic(format!(
-                        "the interface is here, but EC2 says {} is {:?}",
-                        p.eni_id, eni.attachment
-                    )));
-                }
+                ours_in_ec2(&Api::new(p, d)?, p, d)?;
             }
         }
         Ok(Status::Success)
     }
+}
+
+/// validate-all at depth 10: the IAM policy allows what start and stop will do, proven
+/// by a describe and two DryRun calls. Any refusal is a configuration error (6).
+fn permitted(
+    api: &dyn Ec2,
+    p: &AwsEniParams,
+    device_index: i32,
+    d: &Deadline,
+) -> Result<(), OcfError> {
+    let id = p.eni_id.as_str();
+    let me = api.instance_id(d)?;
+    let eni = ec2::describe(api, d, id).map_err(|e| match e.code {
+        ApiCode::Unauthorized => OcfError::configured(format!(
+            "DescribeNetworkInterfaces is not permitted: {}",
+            e.error.reason
+        )),
+        _ => e.error,
+    })?;
+    let att = eni
+        .attachment
+        .as_ref()
+        .map(|a| a.id.clone())
+        .unwrap_or_else(|| "eni-attach-00000000".into());
+    let checks = [
+        (
+            "AttachNetworkInterface",
+            api.attach(d, id, &me, device_index, true),
+        ),
+        ("DetachNetworkInterface", api.detach(d, &att, false, true)),
+    ];
+    for (action, r) in checks {
+        r.map_err(|e| {
+            OcfError::configured(format!("{action} is not permitted: {}", e.error.reason))
+        })?;
+    }
+    Ok(())
+}
+
+/// monitor at depth 10: EC2 agrees that the ENI is attached to this instance.
+fn ours_in_ec2(api: &dyn Ec2, p: &AwsEniParams, d: &Deadline) -> Result<(), OcfError> {
+    let me = api.instance_id(d)?;
+    let eni = ec2::describe(api, d, p.eni_id.as_str())?;
+    if !eni.attached_to(&me) {
+        return Err(OcfError::generic(format!(
+            "the interface is here, but EC2 says {} is {:?}",
+            p.eni_id, eni.attachment
+        )));
+    }
+    Ok(())
 }
 
 /// The state directory is unusable: the ENI's identity (its MAC) comes from EC2, and the
@@ -957,8 +364,7 @@ fn monitor_without_record(
         )));
     };
     let api = Api::new(p, d)?;
-    let c = api.ec2(p, d)?;
-    let eni = api.describe(&c, d, p.eni_id.as_str())?;
+    let eni = ec2::describe(&api, d, p.eni_id.as_str())?;
     let Some(mac) = mac_bytes(&eni.mac) else {
         return Ok(Status::NotRunning);
     };
@@ -979,30 +385,6 @@ fn monitor_without_record(
     }
 }
 
-/// Credentials go into the `Authorization` and `X-Amz-Security-Token` headers, which
-/// aws-runtime builds with `HeaderValue::from_str(..).unwrap()`: whatever their source
-/// (parameters, IMDS, a profile file), they are printable ASCII without whitespace first.
-fn credentials_usable(c: &Credentials) -> Result<(), OcfError> {
-    let printable = |s: &str, max: usize| {
-        !s.is_empty() && s.len() <= max && s.bytes().all(|b| (0x21..=0x7e).contains(&b))
-    };
-    let bad = if !printable(c.access_key_id(), 128) {
-        Some("access key id")
-    } else if !printable(c.secret_access_key(), 256) {
-        Some("secret access key")
-    } else if c.session_token().is_some_and(|t| !printable(t, 8192)) {
-        Some("session token")
-    } else {
-        None
-    };
-    match bad {
-        Some(what) => Err(OcfError::generic(format!(
-            "the credentials' {what} is not printable ASCII without whitespace (not shown)"
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// A record left behind after a verified stop is a warning, never a failed stop (the
 /// next probe finds the MAC absent and says 7).
 fn forget(state: &StateFile) {
@@ -1013,17 +395,4 @@ fn forget(state: &StateFile) {
 
 fn eni_mac(b: &[u8]) -> String {
     crate::netlink::mac_string(b)
-}
-
-/// A DryRun call: `DryRunOperation` means permitted.
-fn dry<T, E: ProvideErrorMetadata + std::fmt::Debug>(
-    api: &Api,
-    d: &Deadline,
-    f: impl Future<Output = Result<T, aws_sdk_ec2::error::SdkError<E>>>,
-) -> Result<(), OcfError> {
-    match api.rt.block_on(within(d, "DryRun", f))? {
-        Ok(_) => Ok(()),
-        Err(e) if is_code(&e, "DryRunOperation") => Ok(()),
-        Err(e) => Err(api_err("DryRun", &e)),
-    }
 }
