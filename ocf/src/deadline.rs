@@ -54,8 +54,19 @@ impl Deadline {
 
     /// Call `f` until it yields `Some`, or the deadline passes (then `None`).
     /// Waits between tries start at 5 ms and double up to `max_step`; never past the deadline.
-    pub fn poll<T>(&self, max_step: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-        let mut step = Duration::from_millis(5).min(max_step);
+    pub fn poll<T>(&self, max_step: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+        self.poll_from(Duration::from_millis(5), max_step, f)
+    }
+
+    /// As [`Deadline::poll`], with the first wait `first` (e.g. a remote API whose
+    /// answer cannot change within 5 ms, and that must not be asked that often).
+    pub fn poll_from<T>(
+        &self,
+        first: Duration,
+        max_step: Duration,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
+        let mut step = first.min(max_step);
         loop {
             if let Some(v) = f() {
                 return Some(v);
@@ -73,6 +84,29 @@ impl Deadline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn poll_from_waits_its_first_step_then_doubles_to_the_cap() {
+        let d = Deadline::after(Duration::from_secs(5));
+        let mut at = Vec::new();
+        let t0 = std::time::Instant::now();
+        let got = d.poll_from(Duration::from_millis(40), Duration::from_millis(60), || {
+            at.push(t0.elapsed());
+            (at.len() == 4).then_some(at.len())
+        });
+        assert_eq!(got, Some(4));
+        // Tries at 0, >= 40, >= 40 + 60, >= 40 + 60 + 60 ms.
+        assert!(at[1] >= Duration::from_millis(40), "{at:?}");
+        assert!(at[2] - at[1] >= Duration::from_millis(60), "{at:?}");
+        assert!(at[3] - at[2] >= Duration::from_millis(60), "{at:?}");
+        // A deadline that passes first: None, and never a wait past it.
+        let short = Deadline::after(Duration::from_millis(30));
+        let t0 = std::time::Instant::now();
+        let none: Option<()> =
+            short.poll_from(Duration::from_secs(1), Duration::from_secs(1), || None);
+        assert!(none.is_none());
+        assert!(t0.elapsed() < Duration::from_millis(500));
+    }
 
     #[test]
     fn margin_is_a_tenth_capped_at_two_seconds() {

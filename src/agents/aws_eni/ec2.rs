@@ -154,6 +154,8 @@ pub fn detach(api: &dyn Ec2, d: &Deadline, attachment: &str, force: bool) -> Res
 
 /// The longest wait between two describes while an attachment changes state: a move
 /// then ends at most this long after EC2 finished each transition.
+/// EC2 polls: the first after 200 ms, then doubling, at most every 250 ms.
+pub const POLL_FIRST: Duration = Duration::from_millis(200);
 pub const POLL_MAX: Duration = Duration::from_millis(250);
 
 /// Describe the ENI until `done` holds, within `d` (waits up to [`POLL_MAX`]). A failed
@@ -167,7 +169,7 @@ pub fn wait_for(
     done: impl Fn(&Eni) -> bool,
 ) -> Result<Eni, OcfError> {
     let mut last = String::from("nothing yet");
-    let found = d.poll(POLL_MAX, || {
+    let found = d.poll_from(POLL_FIRST, POLL_MAX, || {
         if d.expired() {
             return None;
         }

@@ -92,8 +92,9 @@ pub fn move_here(
     Ok((eni, prefix))
 }
 
-/// How long the OS may take between two looks at its interfaces.
-const OS_POLL_MAX: Duration = Duration::from_millis(500);
+/// Polls of the OS (the interface appearing or going): from 50 ms, at most every 500 ms.
+pub const OS_POLL_FIRST: Duration = Duration::from_millis(50);
+pub const OS_POLL_MAX: Duration = Duration::from_millis(500);
 
 /// The OS side: the interface with the ENI's MAC, and the address on it (added, with the
 /// link brought up, when `configure_address`). `save(prefix, configured, attached)`
@@ -108,7 +109,9 @@ pub fn bring_up(
     let ip = t.ip;
     let nl = Netlink::open()?;
     let link = d
-        .poll(OS_POLL_MAX, || link_with_mac(&nl, d, &t.mac).transpose())
+        .poll_from(OS_POLL_FIRST, OS_POLL_MAX, || {
+            link_with_mac(&nl, d, &t.mac).transpose()
+        })
         .transpose()?
         .ok_or_else(|| {
             OcfError::generic(format!(

@@ -3,11 +3,11 @@
 
 use super::ec2::{self, ApiCode, Ec2};
 use super::sdk::Api;
+use super::start::{OS_POLL_FIRST, OS_POLL_MAX};
 use super::{eni_mac, forget, link_with_mac, mac_bytes, AwsEniParams, Held};
 use crate::netlink::Netlink;
 use crate::state::StateFile;
 use ocf::{Ctx, Deadline, OcfError};
-use std::time::Duration;
 
 pub fn stop(p: Option<&AwsEniParams>, ctx: &Ctx) -> Result<(), OcfError> {
     let d = &ctx.deadline;
@@ -176,7 +176,7 @@ pub fn detach_from_here(
     })?;
     // And gone from the OS.
     if let Some(mac) = mac {
-        let gone = d.poll(Duration::from_millis(500), || match mac_here(&mac) {
+        let gone = d.poll_from(OS_POLL_FIRST, OS_POLL_MAX, || match mac_here(&mac) {
             Ok(true) => None,
             Ok(false) => Some(Ok(())),
             Err(e) => Some(Err(e)),
