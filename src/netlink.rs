@@ -86,6 +86,49 @@ pub struct NewAddr {
     pub preferred_lft: Option<u32>,
 }
 
+impl NewAddr {
+    /// `ip/prefix` on interface `index`, as `ip address add` does by default: no broadcast
+    /// beyond the kernel's, no label, with DAD and the prefix route, preferred forever.
+    pub fn new(index: u32, ip: IpAddr, prefix: u8) -> NewAddr {
+        NewAddr {
+            index,
+            ip,
+            prefix,
+            broadcast: None,
+            label: None,
+            nodad: false,
+            noprefixroute: false,
+            preferred_lft: None,
+        }
+    }
+
+    pub fn broadcast(mut self, b: Option<Ipv4Addr>) -> NewAddr {
+        self.broadcast = b;
+        self
+    }
+
+    pub fn label(mut self, l: Option<String>) -> NewAddr {
+        self.label = l;
+        self
+    }
+
+    pub fn nodad(mut self, on: bool) -> NewAddr {
+        self.nodad = on;
+        self
+    }
+
+    pub fn noprefixroute(mut self, on: bool) -> NewAddr {
+        self.noprefixroute = on;
+        self
+    }
+
+    /// Seconds; `None` = forever.
+    pub fn preferred_lft(mut self, secs: Option<u32>) -> NewAddr {
+        self.preferred_lft = secs;
+        self
+    }
+}
+
 /// The scope `ip address add` gives an address by default: host for IPv4 loopback
 /// (127/8; the kernel refuses 127/8 with scope universe), universe otherwise (the kernel
 /// derives an IPv6 address's scope itself).
