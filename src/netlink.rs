@@ -89,6 +89,7 @@ pub struct NewAddr {
 impl NewAddr {
     /// `ip/prefix` on interface `index`, as `ip address add` does by default: no broadcast
     /// beyond the kernel's, no label, with DAD and the prefix route, preferred forever.
+    /// Other options by struct update: `NewAddr { nodad: true, ..NewAddr::new(i, ip, 64) }`.
     pub fn new(index: u32, ip: IpAddr, prefix: u8) -> NewAddr {
         NewAddr {
             index,
@@ -100,32 +101,6 @@ impl NewAddr {
             noprefixroute: false,
             preferred_lft: None,
         }
-    }
-
-    pub fn broadcast(mut self, b: Option<Ipv4Addr>) -> NewAddr {
-        self.broadcast = b;
-        self
-    }
-
-    pub fn label(mut self, l: Option<String>) -> NewAddr {
-        self.label = l;
-        self
-    }
-
-    pub fn nodad(mut self, on: bool) -> NewAddr {
-        self.nodad = on;
-        self
-    }
-
-    pub fn noprefixroute(mut self, on: bool) -> NewAddr {
-        self.noprefixroute = on;
-        self
-    }
-
-    /// Seconds; `None` = forever.
-    pub fn preferred_lft(mut self, secs: Option<u32>) -> NewAddr {
-        self.preferred_lft = secs;
-        self
     }
 }
 

@@ -36,12 +36,14 @@ impl Plan {
     /// The address to add, with the options of `p`.
     pub fn new_addr(&self, p: &IpAddr2Params) -> NewAddr {
         let v6 = self.ip.is_ipv6();
-        NewAddr::new(self.link.index, self.ip, self.prefix)
-            .broadcast(self.broadcast)
-            .label(self.label.clone())
-            .nodad(v6 && p.nodad)
-            .noprefixroute(p.noprefixroute)
-            .preferred_lft(if v6 { params::preferred_lft(p) } else { None })
+        NewAddr {
+            broadcast: self.broadcast,
+            label: self.label.clone(),
+            nodad: v6 && p.nodad,
+            noprefixroute: p.noprefixroute,
+            preferred_lft: if v6 { params::preferred_lft(p) } else { None },
+            ..NewAddr::new(self.link.index, self.ip, self.prefix)
+        }
     }
 }
 
