@@ -86,6 +86,24 @@ pub struct NewAddr {
     pub preferred_lft: Option<u32>,
 }
 
+impl NewAddr {
+    /// `ip/prefix` on interface `index`, as `ip address add` does by default: no broadcast
+    /// beyond the kernel's, no label, with DAD and the prefix route, preferred forever.
+    /// Other options by struct update: `NewAddr { nodad: true, ..NewAddr::new(i, ip, 64) }`.
+    pub fn new(index: u32, ip: IpAddr, prefix: u8) -> NewAddr {
+        NewAddr {
+            index,
+            ip,
+            prefix,
+            broadcast: None,
+            label: None,
+            nodad: false,
+            noprefixroute: false,
+            preferred_lft: None,
+        }
+    }
+}
+
 /// The scope `ip address add` gives an address by default: host for IPv4 loopback
 /// (127/8; the kernel refuses 127/8 with scope universe), universe otherwise (the kernel
 /// derives an IPv6 address's scope itself).

@@ -5,6 +5,7 @@
 //! `arp_interval` ms apart, in the foreground or from a short-lived background helper.
 
 use crate::daemon::{self, Ready};
+use crate::netlink::Link;
 use ocf::{Deadline, OcfError};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV6};
@@ -46,7 +47,27 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// Whether announcing on `link` reaches nobody: a loopback interface, or one without a
+/// hardware address.
+pub fn pointless(link: &Link) -> bool {
+    link.loopback || link.name.starts_with("lo") || link.hw_addr.iter().all(|&b| b == 0)
+}
+
 impl Announce {
+    /// `count` announcements of `ip` on `link`, `interval_ms` apart.
+    pub fn on(link: &Link, ip: IpAddr, count: u32, interval_ms: u32, reply: bool) -> Announce {
+        Announce {
+            ifindex: link.index,
+            ip,
+            hw: link.hw_addr.clone(),
+            hw_broadcast: link.hw_broadcast.clone(),
+            link_type: link.link_type,
+            count,
+            interval_ms,
+            reply,
+        }
+    }
+
     /// The helper's arguments (after [`ENTRY`]).
     pub fn to_args(&self) -> Vec<String> {
         vec![
