@@ -135,14 +135,8 @@ pub fn bring_up(
         nl.add_addr(
             d,
             &NewAddr {
-                index: link.index,
-                ip,
-                prefix,
                 broadcast: brd,
-                label: None,
-                nodad: false,
-                noprefixroute: false,
-                preferred_lft: None,
+                ..NewAddr::new(link.index, ip, prefix)
             },
         )
         .map_err(|e| {
