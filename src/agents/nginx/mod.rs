@@ -5,9 +5,12 @@
 //! configuration is tested with `nginx -T` before every start and reload; its dump
 //! gives the pidfile, the port (first `listen`) and a `stub_status` location.
 
+pub mod dump;
+
 use crate::service::group::{split_words, StopStep};
-use crate::service::{self, files, key, Service};
+use crate::service::{self, files, key, tool, web, Service};
 use crate::state::Record;
+use dump::{listen_ip, listen_port, Dump};
 use nix::sys::signal::Signal;
 use ocf::params::Port;
 use ocf::{AgentInfo, Ctx, Deadline, OcfError, ParamSpec};
@@ -82,183 +85,9 @@ pub struct Nginx;
 
 const DEFAULT_BINARIES: &[&str] = &["/usr/sbin/nginx", "/usr/local/sbin/nginx"];
 
-/// A configuration as `nginx -T` dumps it: tokens with the stack of enclosing blocks.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Dump {
-    pub pid: Option<String>,
-    /// The first `listen` of an http server.
-    pub listen: Option<String>,
-    pub stub_status: Option<String>,
-    /// Every `listen` value, of http and stream servers, in order; an http server
-    /// without one listens on port 80 (`"80"` here).
-    pub listens: Vec<String>,
-}
-
-/// One directive of a dump: the enclosing block headers, the serial number of each of
-/// those blocks, and its words (none: the opening of the innermost block).
-type Directive = (Vec<Vec<String>>, Vec<usize>, Vec<String>);
-
-/// Split a dump into directives.
-fn directives(text: &str) -> Vec<Directive> {
-    let mut out = Vec::new();
-    let mut stack: Vec<Vec<String>> = Vec::new();
-    let mut ids: Vec<usize> = Vec::new();
-    let mut serial = 0usize;
-    let mut words: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    let mut chars = text.chars().peekable();
-    let flush = |cur: &mut String, words: &mut Vec<String>| {
-        if !cur.is_empty() {
-            words.push(std::mem::take(cur));
-        }
-    };
-    while let Some(c) = chars.next() {
-        match c {
-            '#' => {
-                flush(&mut cur, &mut words);
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            '"' | '\'' => {
-                while let Some(d) = chars.next() {
-                    match d {
-                        '\\' => {
-                            if let Some(e) = chars.next() {
-                                cur.push(e)
-                            }
-                        }
-                        d if d == c => break,
-                        d => cur.push(d),
-                    }
-                }
-                if cur.is_empty() {
-                    words.push(String::new());
-                }
-            }
-            ';' => {
-                flush(&mut cur, &mut words);
-                out.push((stack.clone(), ids.clone(), std::mem::take(&mut words)));
-            }
-            '{' => {
-                flush(&mut cur, &mut words);
-                stack.push(std::mem::take(&mut words));
-                serial += 1;
-                ids.push(serial);
-                out.push((stack.clone(), ids.clone(), vec![]));
-            }
-            '}' => {
-                flush(&mut cur, &mut words);
-                words.clear();
-                stack.pop();
-                ids.pop();
-            }
-            c if c.is_whitespace() => flush(&mut cur, &mut words),
-            c => cur.push(c),
-        }
-    }
-    out
-}
-
-impl Dump {
-    pub fn parse(text: &str) -> Dump {
-        let mut d = Dump::default();
-        // http server blocks (by serial) and whether each has a listen.
-        let mut servers: Vec<(usize, bool)> = Vec::new();
-        for (stack, ids, words) in directives(text) {
-            let in_block = |name: &str| stack.iter().any(|b| b.first().is_some_and(|h| h == name));
-            let in_http_server = in_block("http") && in_block("server");
-            let server_id = stack
-                .iter()
-                .zip(&ids)
-                .rev()
-                .find(|(b, _)| b.first().is_some_and(|h| h == "server"))
-                .map(|(_, &id)| id);
-            let Some(name) = words.first() else {
-                // A block opens: an http server is remembered even if it holds nothing.
-                if let (true, Some(id)) = (in_http_server, server_id) {
-                    if !servers.iter().any(|s| s.0 == id) {
-                        servers.push((id, false));
-                    }
-                }
-                continue;
-            };
-            if name == "listen" && (in_http_server || in_block("stream") && in_block("server")) {
-                if let Some(v) = words.get(1) {
-                    d.listens.push(v.clone());
-                }
-                if let (true, Some(id)) = (in_http_server, server_id) {
-                    if let Some(s) = servers.iter_mut().find(|s| s.0 == id) {
-                        s.1 = true;
-                    }
-                }
-            }
-            match name.as_str() {
-                "pid" if stack.is_empty() && d.pid.is_none() => d.pid = words.get(1).cloned(),
-                "listen" if in_http_server && d.listen.is_none() => {
-                    d.listen = words.get(1).cloned()
-                }
-                "stub_status" if in_http_server && d.stub_status.is_none() => {
-                    let on = words.get(1).is_none_or(|v| v != "off");
-                    let loc = stack
-                        .iter()
-                        .rev()
-                        .find(|b| b.first().is_some_and(|h| h == "location"));
-                    // `location = /x` or `location /x`; regex locations cannot be fetched.
-                    let path = loc.and_then(|b| match b.get(1).map(String::as_str) {
-                        Some("=") | Some("^~") => b.get(2).cloned(),
-                        Some("~") | Some("~*") => None,
-                        other => other.map(String::from),
-                    });
-                    if on {
-                        d.stub_status = path;
-                    }
-                }
-                _ => {}
-            }
-        }
-        if servers.iter().any(|s| !s.1) {
-            d.listens.push("80".into());
-        }
-        d
-    }
-}
-
-/// The port of a `listen` value: `8080`, `127.0.0.1:8080`, `[::]:80`, `*:80`, `host`.
-pub fn listen_port(v: &str) -> Option<u16> {
-    if v.starts_with("unix:") {
-        return None;
-    }
-    if v.bytes().all(|b| b.is_ascii_digit()) {
-        return v.parse().ok();
-    }
-    let tail = match v.rfind(']') {
-        Some(i) => &v[i + 1..],
-        None => v,
-    };
-    match tail.rsplit_once(':') {
-        Some((_, p)) => p.parse().ok(),
-        None => Some(80),
-    }
-}
-
-/// The address of a `listen` value, when it names one (`127.0.0.1:8080`, `[::1]:80`).
-pub fn listen_ip(v: &str) -> Option<std::net::IpAddr> {
-    if let Some(rest) = v.strip_prefix('[') {
-        return rest.split_once(']')?.0.parse().ok();
-    }
-    v.rsplit_once(':')
-        .map_or(v, |(h, _)| h)
-        .parse::<std::net::Ipv4Addr>()
-        .ok()
-        .map(Into::into)
-}
-
 /// `--conf-path` and `--pid-path` from `nginx -V`.
 fn build_paths(bin: &Path, deadline: &Deadline) -> (Option<String>, Option<String>) {
-    let Ok((_, out, err)) = service::run_tool(bin, &["-V".into()], deadline) else {
+    let Ok((_, out, err)) = tool::run_tool(bin, &["-V".into()], deadline) else {
         return (None, None);
     };
     let text = format!("{out}{err}");
@@ -290,7 +119,7 @@ fn base_args(p: &NginxParams, config: &Path) -> Result<Vec<OsString>, OcfError> 
         "-g".into(),
         "daemon off;".into(),
     ];
-    a.extend(service::words_param("options", &p.options)?);
+    a.extend(tool::words_param("options", &p.options)?);
     Ok(a)
 }
 
@@ -321,18 +150,13 @@ fn test_config(
     ctx: &Ctx,
 ) -> Result<(PathBuf, Dump, String), OcfError> {
     let (config, built_pid) = config_of(p, bin, &ctx.deadline);
-    if !config.is_file() {
-        return Err(OcfError::not_installed(format!(
-            "configuration file {} does not exist",
-            config.display()
-        )));
-    }
+    files::check_config(&config)?;
     let mut args = base_args(p, &config)?;
     args.insert(0, "-T".into());
     args.insert(1, "-q".into());
     // The file times are of the kernel's coarse clock: a tick of margin.
     let before = std::time::SystemTime::now() - std::time::Duration::from_millis(20);
-    let (st, out, err) = service::run_tool(bin, &args, &ctx.deadline)?;
+    let (st, out, err) = tool::run_tool(bin, &args, &ctx.deadline)?;
     if !st.success() {
         return Err(OcfError::configured(format!(
             "nginx configuration test failed: {}",
@@ -372,7 +196,7 @@ impl Service for Nginx {
             to every nginx process of the instance, workers included, within the operation's \
             timeout; depth 10 fetches the stub_status page, depth 20 checks test20url. reload \
             tests the configuration, then sends SIGHUP; it never starts a stopped nginx.",
-        actions: service::WEB_ACTIONS,
+        actions: web::ACTIONS,
     };
     const STOP: &'static [StopStep] = &[
         StopStep {
@@ -389,11 +213,11 @@ impl Service for Nginx {
     const RELOAD: Option<Signal> = Some(Signal::SIGHUP);
 
     fn check_params(p: &NginxParams) -> Result<(), OcfError> {
-        service::url_param("status10url", &p.status10url)?;
-        service::url_param("test20url", &p.test20url)?;
-        service::regex_param("status10regex", &p.status10regex)?;
+        web::url_param("status10url", &p.status10url)?;
+        web::url_param("test20url", &p.test20url)?;
+        web::regex_param("status10regex", &p.status10regex)?;
         if let Some(r) = &p.test20regex {
-            service::regex_param("test20regex", r)?;
+            web::regex_param("test20regex", r)?;
         }
         if p.test20conffile.as_deref().is_some_and(|s| !s.is_empty()) {
             return Err(OcfError::invalid_param(
@@ -401,7 +225,7 @@ impl Service for Nginx {
                 "not supported by rustha; use test20url and test20regex",
             ));
         }
-        service::words_param("options", &p.options)?;
+        tool::words_param("options", &p.options)?;
         if let Some(c) = &p.external_monitor30_cmd {
             if split_words(c)
                 .map_err(|e| OcfError::invalid_param("external_monitor30_cmd", e))?
@@ -414,13 +238,13 @@ impl Service for Nginx {
     }
 
     fn binary(p: &NginxParams) -> Result<PathBuf, OcfError> {
-        service::find_binary(p.httpd.as_deref(), "nginx", DEFAULT_BINARIES)
+        tool::find_binary(p.httpd.as_deref(), "nginx", DEFAULT_BINARIES)
     }
 
     fn plan(p: &NginxParams, bin: &Path, ctx: &Ctx) -> Result<Record, OcfError> {
         let (config, dump, pid) = test_config(p, bin, ctx)?;
         let mut rec = Record::default();
-        rec.set("config", config.display());
+        rec.set(key::CONFIG, config.display());
         files::check_pidfile(
             "the pidfile of the configuration (pid)",
             Path::new(&pid),
@@ -428,44 +252,25 @@ impl Service for Nginx {
         )?;
         rec.set(key::PIDFILE, pid);
         // The listen directive the port is checked on: the one with that port.
-        let listen = match p.port {
-            Some(port) => {
-                let ports: Vec<u16> = dump.listens.iter().filter_map(|l| listen_port(l)).collect();
-                crate::service::port_in_config(port.0, &config, &ports)?;
-                dump.listens
-                    .iter()
-                    .find(|l| listen_port(l) == Some(port.0))
-                    .cloned()
-            }
-            None => dump.listen.clone(),
-        };
+        if let Some(port) = p.port {
+            web::port_in_config(port.0, &config, &dump.ports())?;
+        }
+        let listen = dump.listen_for(p.port.map(|p| p.0));
         let port = p
             .port
             .map(|p| p.0)
-            .or_else(|| listen.as_deref().and_then(listen_port))
+            .or_else(|| listen.and_then(listen_port))
             .unwrap_or(80);
         rec.set(key::PORT, port);
-        if let Some(ip) = listen.as_deref().and_then(listen_ip) {
+        if let Some(ip) = listen.and_then(listen_ip) {
             rec.set(key::BIND, ip);
         }
-        match (
-            service::url_param("status10url", &p.status10url)?,
+        web::record_status(
+            &mut rec,
+            ("status10url", &p.status10url),
             dump.stub_status,
-        ) {
-            (Some(_), _) => {
-                rec.set(
-                    key::STATUS_URL,
-                    p.status10url.as_deref().unwrap_or_default(),
-                );
-            }
-            // A location that is not a plain URL path cannot be fetched: the site root.
-            (None, Some(loc)) if service::http::Url::parse(&loc).is_ok() => {
-                rec.set(key::STATUS_URL, loc);
-            }
-            (None, Some(_)) => {}
-            (None, None) => {}
-        }
-        rec.set(key::STATUS_REGEX, &p.status10regex);
+            Some(&p.status10regex),
+        )?;
         Ok(rec)
     }
 
@@ -476,7 +281,7 @@ impl Service for Nginx {
     }
 
     fn args(p: &NginxParams, plan: &Record) -> Result<Vec<OsString>, OcfError> {
-        base_args(p, Path::new(plan.get("config").unwrap_or_default()))
+        base_args(p, service::config_of(plan))
     }
 
     fn ping(
@@ -484,7 +289,7 @@ impl Service for Nginx {
         listening: Option<SocketAddr>,
         deadline: &Deadline,
     ) -> Result<(), String> {
-        service::web_ping(plan, listening, deadline)
+        web::ping(plan, listening, deadline)
     }
 
     fn content(
@@ -493,7 +298,7 @@ impl Service for Nginx {
         listening: Option<SocketAddr>,
         ctx: &Ctx,
     ) -> Result<(), OcfError> {
-        service::web_content(
+        web::content(
             ("test20url", &p.test20url),
             ("test20regex", &p.test20regex),
             listening,
@@ -505,7 +310,7 @@ impl Service for Nginx {
                     .map_err(|e| OcfError::invalid_param("external_monitor30_cmd", e))?;
                 let (bin, rest) = words.split_first().expect("checked non-empty");
                 let args: Vec<OsString> = rest.iter().map(OsString::from).collect();
-                let (st, _, err) = service::run_tool(Path::new(bin), &args, &ctx.deadline)?;
+                let (st, _, err) = tool::run_tool(Path::new(bin), &args, &ctx.deadline)?;
                 if !st.success() {
                     return Err(OcfError::generic(format!(
                         "external_monitor30_cmd failed ({st}): {}",
@@ -521,69 +326,6 @@ impl Service for Nginx {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dump_parsing() {
-        let t = r#"# configuration file /etc/nginx/nginx.conf:
-user www-data;
-pid /run/nginx.pid; # the pid
-events { worker_connections 768; }
-http {
-    server {
-        listen 127.0.0.1:8080 default_server;
-        listen [::]:8080;
-        location / { root /var/www; }
-        location = /basic_status { stub_status; }
-        location /other { stub_status off; }
-    }
-}
-"#;
-        assert_eq!(
-            Dump::parse(t),
-            Dump {
-                pid: Some("/run/nginx.pid".into()),
-                listen: Some("127.0.0.1:8080".into()),
-                stub_status: Some("/basic_status".into()),
-                listens: vec!["127.0.0.1:8080".into(), "[::]:8080".into()],
-            }
-        );
-        let t = "http { server { location ~ ^/s$ { stub_status on; } listen 81; } }";
-        let d = Dump::parse(t);
-        assert_eq!(
-            (d.pid, d.listen.as_deref(), d.stub_status),
-            (None, Some("81"), None)
-        );
-        // A `listen` of the stream module is not the web port.
-        let t = "stream { server { listen 12345; } } http { server { listen 8443 ssl; } }";
-        assert_eq!(Dump::parse(t).listen.as_deref(), Some("8443"));
-        assert_eq!(Dump::parse(t).listens, ["12345", "8443"]);
-        // A server without listen listens on 80, even an empty one.
-        let t = "http { server { listen 81; } server { } server { root /x; } }";
-        assert_eq!(Dump::parse(t).listens, ["81", "80"]);
-    }
-
-    #[test]
-    fn listen_ports() {
-        assert_eq!(listen_port("8080"), Some(8080));
-        assert_eq!(listen_port("127.0.0.1:81"), Some(81));
-        assert_eq!(listen_port("[::]:82"), Some(82));
-        assert_eq!(listen_port("[::1]"), Some(80));
-        assert_eq!(listen_port("*:83"), Some(83));
-        assert_eq!(listen_port("localhost"), Some(80));
-        assert_eq!(listen_port("unix:/run/x.sock"), None);
-        assert_eq!(
-            listen_ip("127.0.0.1:81"),
-            Some("127.0.0.1".parse().unwrap())
-        );
-        assert_eq!(listen_ip("192.0.2.5"), Some("192.0.2.5".parse().unwrap()));
-        assert_eq!(
-            listen_ip("[2001:db8::1]:80"),
-            Some("2001:db8::1".parse().unwrap())
-        );
-        assert_eq!(listen_ip("8080"), None);
-        assert_eq!(listen_ip("*:80"), None);
-        assert_eq!(listen_ip("localhost:80"), None);
-    }
 
     #[test]
     fn messages() {
