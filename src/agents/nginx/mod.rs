@@ -183,6 +183,29 @@ fn test_config(
     Ok((config, dump, pid))
 }
 
+/// The words of external_monitor30_cmd: a command and its arguments (none: refused).
+fn monitor30_words(cmd: &str) -> Result<(String, Vec<OsString>), OcfError> {
+    let words =
+        split_words(cmd).map_err(|e| OcfError::invalid_param("external_monitor30_cmd", e))?;
+    let Some((bin, rest)) = words.split_first() else {
+        return Err(OcfError::invalid_param("external_monitor30_cmd", "empty"));
+    };
+    Ok((bin.clone(), rest.iter().map(OsString::from).collect()))
+}
+
+/// Depth 30: external_monitor30_cmd, run without a shell; a non-zero exit fails.
+fn monitor30(cmd: &str, deadline: &Deadline) -> Result<(), OcfError> {
+    let (bin, args) = monitor30_words(cmd)?;
+    let (st, _, err) = tool::run_tool(Path::new(&bin), &args, deadline)?;
+    if !st.success() {
+        return Err(OcfError::generic(format!(
+            "external_monitor30_cmd failed ({st}): {}",
+            err.lines().next().unwrap_or("").trim()
+        )));
+    }
+    Ok(())
+}
+
 impl Service for Nginx {
     type Params = NginxParams;
     const INFO: AgentInfo = AgentInfo {
@@ -227,12 +250,7 @@ impl Service for Nginx {
         }
         tool::words_param("options", &p.options)?;
         if let Some(c) = &p.external_monitor30_cmd {
-            if split_words(c)
-                .map_err(|e| OcfError::invalid_param("external_monitor30_cmd", e))?
-                .is_empty()
-            {
-                return Err(OcfError::invalid_param("external_monitor30_cmd", "empty"));
-            }
+            monitor30_words(c)?;
         }
         Ok(())
     }
@@ -304,22 +322,10 @@ impl Service for Nginx {
             listening,
             &ctx.deadline,
         )?;
-        if ctx.check_level() >= 30 {
-            if let Some(cmd) = &p.external_monitor30_cmd {
-                let words = split_words(cmd)
-                    .map_err(|e| OcfError::invalid_param("external_monitor30_cmd", e))?;
-                let (bin, rest) = words.split_first().expect("checked non-empty");
-                let args: Vec<OsString> = rest.iter().map(OsString::from).collect();
-                let (st, _, err) = tool::run_tool(Path::new(bin), &args, &ctx.deadline)?;
-                if !st.success() {
-                    return Err(OcfError::generic(format!(
-                        "external_monitor30_cmd failed ({st}): {}",
-                        err.lines().next().unwrap_or("").trim()
-                    )));
-                }
-            }
+        match &p.external_monitor30_cmd {
+            Some(cmd) if ctx.check_level() >= 30 => monitor30(cmd, &ctx.deadline),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -334,6 +340,19 @@ mod tests {
             nginx_message(e),
             "[emerg] unknown directive \"listn\" in /tmp/x/bad.conf:9"
         );
+    }
+
+    #[test]
+    fn monitor30_command_words() {
+        assert_eq!(
+            monitor30_words("/bin/check -x 'a b'").unwrap(),
+            ("/bin/check".to_string(), vec!["-x".into(), "a b".into()])
+        );
+        // An empty command is refused, not run (a monitor does not validate first).
+        for empty in ["", " "] {
+            let e = monitor30_words(empty).unwrap_err();
+            assert_eq!(e.reason, "parameter external_monitor30_cmd: empty");
+        }
     }
 
     #[test]
