@@ -898,6 +898,36 @@ fn nginx_probe_at_depth_20_with_a_failing_check_is_1_while_it_runs() {
 }
 
 #[test]
+fn nginx_depth_30_runs_the_external_command_and_refuses_an_empty_one() {
+    let site = nginx_site("ngx-30");
+    let t = setup("nginx", &site);
+    t.expect("start", 0);
+    // A monitor does not validate first: the command is checked where it is run.
+    let at30 = |cmd: &str| {
+        t.run
+            .env
+            .clone()
+            .var("OCF_CHECK_LEVEL", "30")
+            .param("external_monitor30_cmd", cmd)
+    };
+    let r = t.with(at30("/bin/true"), "monitor");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = t.with(at30("/bin/sh -c 'echo broken >&2; exit 3'"), "monitor");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        r.reason().unwrap(),
+        "external_monitor30_cmd failed (exit status: 3): broken"
+    );
+    let r = t.with(at30(" "), "monitor");
+    assert_eq!(r.code, 1, "a running server is never 7: {}", r.stderr);
+    assert_eq!(
+        r.reason().unwrap(),
+        "parameter external_monitor30_cmd: empty"
+    );
+    t.expect("stop", 0);
+}
+
+#[test]
 fn nginx_stop_leaves_a_pidfile_path_that_is_not_its_pidfile() {
     let site = nginx_site("ngx-leftover");
     let t = setup("nginx", &site);

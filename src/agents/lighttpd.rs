@@ -8,7 +8,7 @@
 //! the instance (CGI/FastCGI children included). reload: SIGUSR1 (graceful restart).
 
 use crate::service::group::StopStep;
-use crate::service::{self, files, key, Service};
+use crate::service::{self, files, key, tool, web, Service};
 use crate::state::Record;
 use nix::sys::signal::Signal;
 use ocf::params::Port;
@@ -117,7 +117,15 @@ impl Parsed {
 }
 
 fn extra(p: &LighttpdParams) -> Result<Vec<OsString>, OcfError> {
-    service::words_param("options", &p.options)
+    tool::words_param("options", &p.options)
+}
+
+/// `lighttpd <flag> -f <config> <options>`: a test (`-tt`), the configuration as parsed
+/// (`-p`), the server in the foreground (`-D`).
+fn lighttpd_args(flag: &str, config: &Path, p: &LighttpdParams) -> Result<Vec<OsString>, OcfError> {
+    let mut a: Vec<OsString> = vec![flag.into(), "-f".into(), config.into()];
+    a.extend(extra(p)?);
+    Ok(a)
 }
 
 /// lighttpd's complaint: the lines of `-tt`'s output without timestamps.
@@ -149,7 +157,7 @@ impl Service for Lighttpd {
             then SIGTERM, then SIGKILL to every process of the instance within the operation's \
             timeout; depth 10 fetches the status page, depth 20 checks testurl. reload tests \
             the configuration, then sends SIGUSR1 (graceful restart).",
-        actions: service::WEB_ACTIONS,
+        actions: web::ACTIONS,
     };
     const STOP: &'static [StopStep] = &[
         StopStep {
@@ -166,11 +174,11 @@ impl Service for Lighttpd {
     const RELOAD: Option<Signal> = Some(Signal::SIGUSR1);
 
     fn check_params(p: &LighttpdParams) -> Result<(), OcfError> {
-        service::url_param("statusurl", &p.statusurl)?;
-        service::url_param("testurl", &p.testurl)?;
+        web::url_param("statusurl", &p.statusurl)?;
+        web::url_param("testurl", &p.testurl)?;
         for (k, v) in [("statusregex", &p.statusregex), ("testregex", &p.testregex)] {
             if let Some(r) = v {
-                service::regex_param(k, r)?;
+                web::regex_param(k, r)?;
             }
         }
         extra(p)?;
@@ -178,32 +186,25 @@ impl Service for Lighttpd {
     }
 
     fn binary(p: &LighttpdParams) -> Result<PathBuf, OcfError> {
-        service::find_binary(Some(&p.binary), "lighttpd", &[])
+        tool::find_binary(Some(&p.binary), "lighttpd", &[])
     }
 
     fn plan(p: &LighttpdParams, bin: &Path, ctx: &Ctx) -> Result<Record, OcfError> {
         let config = PathBuf::from(&p.configfile);
-        if !config.is_file() {
-            return Err(OcfError::not_installed(format!(
-                "configuration file {} does not exist",
-                config.display()
-            )));
-        }
-        let mut args: Vec<OsString> = vec!["-tt".into(), "-f".into(), config.clone().into()];
-        args.extend(extra(p)?);
-        let (st, out, err) = service::run_tool(bin, &args, &ctx.deadline)?;
+        files::check_config(&config)?;
+        let args = lighttpd_args("-tt", &config, p)?;
+        let (st, out, err) = tool::run_tool(bin, &args, &ctx.deadline)?;
         if !st.success() {
             return Err(OcfError::configured(format!(
                 "lighttpd configuration test failed: {}",
                 lighttpd_message(&format!("{err}{out}"))
             )));
         }
-        let mut args: Vec<OsString> = vec!["-p".into(), "-f".into(), config.clone().into()];
-        args.extend(extra(p)?);
-        let (_, out, _) = service::run_tool(bin, &args, &ctx.deadline)?;
+        let args = lighttpd_args("-p", &config, p)?;
+        let (_, out, _) = tool::run_tool(bin, &args, &ctx.deadline)?;
         let parsed = Parsed::parse(&out);
         let mut rec = Record::default();
-        rec.set("config", config.display());
+        rec.set(key::CONFIG, config.display());
         let main_port = parsed.port.unwrap_or(80);
         if let Some(port) = p.port {
             // What the configuration says it listens on: server.port (80 when unset) on
@@ -211,7 +212,7 @@ impl Service for Lighttpd {
             let unix = parsed.bind.as_deref().is_some_and(|b| b.starts_with('/'));
             let mut ports: Vec<u16> = if unix { vec![] } else { vec![main_port] };
             ports.extend(&parsed.socket_ports);
-            crate::service::port_in_config(port.0, &config, &ports)?;
+            web::port_in_config(port.0, &config, &ports)?;
         }
         rec.set(key::PORT, p.port.map_or(main_port, |p| p.0));
         if let Some(pf) = parsed.pidfile {
@@ -228,37 +229,25 @@ impl Service for Lighttpd {
         if let Some(log) = parsed.errorlog {
             rec.set(key::ERROR_LOG, log);
         }
-        if let Some(u) = p.statusurl.as_deref().filter(|s| !s.is_empty()) {
-            rec.set(key::STATUS_URL, u);
-        } else if let Some(u) = parsed
-            .status_url
-            .filter(|u| service::http::Url::parse(u).is_ok())
-        {
-            rec.set(key::STATUS_URL, u);
-        }
-        if let Some(r) = &p.statusregex {
-            rec.set(key::STATUS_REGEX, r);
-        }
+        web::record_status(
+            &mut rec,
+            ("statusurl", &p.statusurl),
+            parsed.status_url,
+            p.statusregex.as_deref(),
+        )?;
         Ok(rec)
     }
 
     fn pidfile(p: &LighttpdParams, bin: &Path, ctx: &Ctx) -> Option<PathBuf> {
-        let mut args: Vec<OsString> = vec!["-p".into(), "-f".into(), p.configfile.clone().into()];
-        args.extend(extra(p).ok()?);
-        let (st, out, _) = service::run_tool(bin, &args, &ctx.deadline).ok()?;
+        let args = lighttpd_args("-p", Path::new(&p.configfile), p).ok()?;
+        let (st, out, _) = tool::run_tool(bin, &args, &ctx.deadline).ok()?;
         st.success()
             .then(|| Parsed::parse(&out).pidfile.map(PathBuf::from))
             .flatten()
     }
 
     fn args(p: &LighttpdParams, plan: &Record) -> Result<Vec<OsString>, OcfError> {
-        let mut a: Vec<OsString> = vec![
-            "-D".into(),
-            "-f".into(),
-            plan.get("config").unwrap_or_default().into(),
-        ];
-        a.extend(extra(p)?);
-        Ok(a)
+        lighttpd_args("-D", service::config_of(plan), p)
     }
 
     fn ping(
@@ -266,7 +255,7 @@ impl Service for Lighttpd {
         listening: Option<SocketAddr>,
         deadline: &Deadline,
     ) -> Result<(), String> {
-        service::web_ping(plan, listening, deadline)
+        web::ping(plan, listening, deadline)
     }
 
     fn content(
@@ -275,7 +264,7 @@ impl Service for Lighttpd {
         listening: Option<SocketAddr>,
         ctx: &Ctx,
     ) -> Result<(), OcfError> {
-        service::web_content(
+        web::content(
             ("testurl", &p.testurl),
             ("testregex", &p.testregex),
             listening,

@@ -67,6 +67,17 @@ pub fn owner(path: &Path) -> Option<u32> {
     std::fs::symlink_metadata(path).ok().map(|m| m.uid())
 }
 
+/// The configuration file the server is to read: a file (else -> 5, "does not exist").
+pub fn check_config(config: &Path) -> Result<(), OcfError> {
+    if config.is_file() {
+        return Ok(());
+    }
+    Err(OcfError::not_installed(format!(
+        "configuration file {} does not exist",
+        config.display()
+    )))
+}
+
 /// A pidfile the server is to write: absent, or a regular file (not a link) holding a
 /// pid or nothing, and (`owner`) belonging to the user the server writes it as. `what`
 /// names it in the reason (`parameter pid`, `the pidfile of the configuration`).
@@ -366,22 +377,62 @@ mod tests {
         let e = check_pidfile("p", &pf, None).unwrap_err();
         assert_eq!(e.kind, ocf::ErrorKind::Configured, "{e:?}");
         let e = check_pidfile("p", &dir, None).unwrap_err();
-        assert!(e.reason.contains("is a directory"), "{e:?}");
+        assert_eq!(e.kind, ocf::ErrorKind::Configured, "{e:?}");
+        assert_eq!(
+            e.reason,
+            format!(
+                "p: {} exists and is a directory, not a pidfile",
+                dir.display()
+            )
+        );
         let e = check_log("l", &dir, None).unwrap_err();
-        assert!(e.reason.contains("is a directory"), "{e:?}");
+        assert_eq!(e.kind, ocf::ErrorKind::Configured, "{e:?}");
+        assert_eq!(
+            e.reason,
+            format!(
+                "l: {} exists and is a directory, not a log file",
+                dir.display()
+            )
+        );
         // A FIFO is neither opened for long nor taken for a pidfile; a big file is not read whole.
         let fifo = dir.join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         assert_eq!(pidfile_content(&fifo), None);
-        assert!(check_pidfile("p", &fifo, None)
-            .unwrap_err()
-            .reason
-            .contains("is a FIFO"));
+        assert_eq!(
+            check_pidfile("p", &fifo, None).unwrap_err().reason,
+            format!("p: {} exists and is a FIFO, not a pidfile", fifo.display())
+        );
         let big = dir.join("big");
         std::fs::write(&big, "1".repeat(1 << 20)).unwrap();
         assert_eq!(pidfile_content(&big), None);
         let e = check_socket("s", &pf).unwrap_err();
-        assert!(e.reason.contains("not a socket"), "{e:?}");
+        assert_eq!(e.kind, ocf::ErrorKind::Configured, "{e:?}");
+        assert_eq!(
+            e.reason,
+            format!(
+                "s: {} exists and is a regular file, not a socket",
+                pf.display()
+            )
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_configuration_file_that_is_not_one_is_not_installed() {
+        let dir = std::env::temp_dir().join(format!("rustha-files-c-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("x.conf");
+        for absent in [&conf, &dir] {
+            let e = check_config(absent).unwrap_err();
+            assert_eq!(e.kind, ocf::ErrorKind::Installed, "{e:?}");
+            assert_eq!(
+                e.reason,
+                format!("configuration file {} does not exist", absent.display())
+            );
+        }
+        std::fs::write(&conf, "").unwrap();
+        assert!(check_config(&conf).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

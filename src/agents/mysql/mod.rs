@@ -12,13 +12,17 @@
 //! - Depth 20: `SELECT COUNT(*) FROM <test_table>` through the client binary, the
 //!   credentials in a 0600 option file (never on a command line, never logged).
 
+mod client;
+pub mod greeting;
+mod node;
+
 use crate::service::group::StopStep;
-use crate::service::{self, files, key, Service};
-use crate::state::{Record, StateFile};
+use crate::service::{self, files, key, tool, Service};
+use crate::state::Record;
+use greeting::greeting;
 use nix::sys::signal::Signal;
 use ocf::{Action, ActionSpec, AgentInfo, Ctx, Deadline, OcfError, ParamSpec};
 use std::ffi::OsString;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -105,7 +109,6 @@ const SERVERS: &[&str] = &[
     "/usr/sbin/mysqld",
     "/usr/libexec/mysqld",
 ];
-const CLIENTS: &[&str] = &["/usr/bin/mariadb", "/usr/bin/mysql"];
 
 fn config_path(p: &MysqlParams) -> PathBuf {
     match &p.config {
@@ -116,7 +119,7 @@ fn config_path(p: &MysqlParams) -> PathBuf {
 }
 
 fn extra(p: &MysqlParams) -> Result<Vec<OsString>, OcfError> {
-    service::words_param("additional_parameters", &p.additional_parameters)
+    tool::words_param("additional_parameters", &p.additional_parameters)
 }
 
 fn server_args(p: &MysqlParams, config: &Path) -> Result<Vec<OsString>, OcfError> {
@@ -164,182 +167,6 @@ fn valid_table(t: &str) -> bool {
         Some((d, t)) => ident(d) && ident(t),
         None => false,
     }
-}
-
-/// Read the server's protocol greeting from its unix socket. `Ok(version)`.
-pub fn greeting(sock: &Path, deadline: &Deadline) -> Result<String, String> {
-    use socket2::{Domain, SockAddr, Socket, Type};
-    let s = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| format!("socket: {e}"))?;
-    let addr = SockAddr::unix(sock).map_err(|e| format!("{}: {e}", sock.display()))?;
-    // Non-blocking: a full backlog must not hang us.
-    s.set_nonblocking(true).ok();
-    s.connect(&addr)
-        .map_err(|e| format!("connect to {}: {e}", sock.display()))?;
-    s.set_nonblocking(false).ok();
-    let mut s: std::os::unix::net::UnixStream =
-        std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(s));
-    let left = deadline.remaining();
-    if left.is_zero() {
-        return Err("no time left for the check".into());
-    }
-    s.set_read_timeout(Some(left)).ok();
-    let mut hdr = [0u8; 4];
-    s.read_exact(&mut hdr)
-        .map_err(|e| format!("no greeting from {}: {e}", sock.display()))?;
-    let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], 0]) as usize;
-    if len == 0 || len > 1 << 16 {
-        return Err(format!("not a MySQL greeting (length {len})"));
-    }
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body)
-        .map_err(|e| format!("short greeting from {}: {e}", sock.display()))?;
-    parse_greeting(&body)
-}
-
-fn parse_greeting(body: &[u8]) -> Result<String, String> {
-    match body.first() {
-        Some(0x0a) => {
-            let v = &body[1..];
-            let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
-            Ok(String::from_utf8_lossy(&v[..end]).into_owned())
-        }
-        Some(0xff) if body.len() >= 3 => {
-            let code = u16::from_le_bytes([body[1], body[2]]);
-            let mut msg = &body[3..];
-            if msg.first() == Some(&b'#') && msg.len() >= 6 {
-                msg = &msg[6..];
-            }
-            Err(format!(
-                "the server refused the connection: error {code}: {}",
-                String::from_utf8_lossy(msg)
-            ))
-        }
-        _ => Err("not a MySQL protocol-10 greeting".into()),
-    }
-}
-
-fn ids(p: &MysqlParams) -> Result<(nix::unistd::Uid, nix::unistd::Gid), OcfError> {
-    let (uid, _) = files::nss::user(&p.user)
-        .ok_or_else(|| OcfError::not_installed(format!("user {} does not exist", p.user)))?;
-    let gid = files::nss::group(&p.group)
-        .ok_or_else(|| OcfError::not_installed(format!("group {} does not exist", p.group)))?;
-    Ok((
-        nix::unistd::Uid::from_raw(uid),
-        nix::unistd::Gid::from_raw(gid),
-    ))
-}
-
-/// The user the server runs as (-> 5 when it does not exist).
-fn run_as(p: &MysqlParams) -> Result<files::RunAs, OcfError> {
-    files::RunAs::lookup(&p.user)
-        .ok_or_else(|| OcfError::not_installed(format!("user {} does not exist", p.user)))
-}
-
-/// The directories the server writes in: the datadir, the pidfile's and the socket's.
-fn server_dirs(p: &MysqlParams) -> Vec<(&'static str, PathBuf)> {
-    let mut v = vec![("data directory", PathBuf::from(&p.datadir))];
-    for (what, f) in [
-        ("pidfile directory", &p.pid),
-        ("socket directory", &p.socket),
-    ] {
-        if let Some(d) = Path::new(f).parent() {
-            if !v.iter().any(|(_, x)| x == d) {
-                v.push((what, d.to_path_buf()));
-            }
-        }
-    }
-    v
-}
-
-/// Each of the server's directories that exists is writable by its user (-> 4, before
-/// the server could abort with "Errcode: 13").
-fn check_writable(p: &MysqlParams, user: &files::RunAs) -> Result<(), OcfError> {
-    for (what, dir) in server_dirs(p) {
-        if dir.is_dir() && !user.can_write_dir(&dir) {
-            return Err(OcfError::perm(format!(
-                "{what} {} is not writable by user {} (uid {}): the server could not start",
-                dir.display(),
-                user.name,
-                user.uid
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn own(path: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> Result<(), OcfError> {
-    nix::unistd::chown(path, Some(uid), Some(gid))
-        .map_err(|e| OcfError::perm(format!("cannot chown {}: {e}", path.display())))
-}
-
-/// Create `dir` (and its parents) if missing; a directory we create belongs to the server.
-fn server_dir(dir: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> Result<(), OcfError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| OcfError::perm(format!("cannot create {}: {e}", dir.display())))?;
-    own(dir, uid, gid)
-}
-
-fn no_system_tables(datadir: &Path) -> OcfError {
-    OcfError::not_installed(format!(
-        "data directory {} has no system tables (no mysql/ in it); set enable_creation=true \
-         to initialise it",
-        datadir.display()
-    ))
-}
-
-fn install_db(p: &MysqlParams, bin: &Path, config: &Path, ctx: &Ctx) -> Result<(), OcfError> {
-    let tool = ["mariadb-install-db", "mysql_install_db"]
-        .iter()
-        .flat_map(|t| ["/usr/bin", "/usr/sbin", "/usr/local/bin"].map(|d| Path::new(d).join(t)))
-        .find(|p| p.is_file());
-    let (tool, args): (PathBuf, Vec<OsString>) = match tool {
-        Some(t) => (
-            t,
-            vec![
-                format!("--defaults-file={}", config.display()).into(),
-                format!("--datadir={}", p.datadir).into(),
-                format!("--user={}", p.user).into(),
-            ],
-        ),
-        // MySQL 8 has no install script: the server initialises itself.
-        None => (
-            bin.to_path_buf(),
-            vec![
-                format!("--defaults-file={}", config.display()).into(),
-                "--initialize-insecure".into(),
-                format!("--datadir={}", p.datadir).into(),
-                format!("--user={}", p.user).into(),
-            ],
-        ),
-    };
-    tracing::info!("initialising {} with {}", p.datadir, tool.display());
-    let (st, out, err) = service::run_tool(&tool, &args, &ctx.deadline)?;
-    if !st.success() {
-        return Err(OcfError::generic(format!(
-            "initialising {} failed ({st}): {}",
-            p.datadir,
-            server_errors(&format!("{out}\n{err}"))
-        )));
-    }
-    Ok(())
-}
-
-/// `[client]` option-file value: quoted, with the escapes the client understands.
-fn option_value(v: &str) -> String {
-    let mut s = String::from("\"");
-    for c in v.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s.push('"');
-    s
 }
 
 impl Service for Mysql {
@@ -410,7 +237,7 @@ impl Service for Mysql {
         // What a path names is checked at every validate; ownership and access, which
         // need the user, for a start and a deep validate.
         let deep = ctx.action == Action::Start || ctx.check_level() >= 10;
-        let user = if deep { Some(run_as(p)?) } else { None };
+        let user = if deep { Some(node::run_as(p)?) } else { None };
         let owner = user.as_ref().map(|u| (u.uid, u.name.as_str()));
         files::check_pidfile("parameter pid", Path::new(&p.pid), owner)?;
         files::check_socket("parameter socket", Path::new(&p.socket))?;
@@ -421,33 +248,11 @@ impl Service for Mysql {
             }
         }
         let Some(user) = user else { return Ok(()) };
-        ids(p)?;
-        let datadir = Path::new(&p.datadir);
-        match std::fs::metadata(datadir) {
-            Ok(m) if !m.is_dir() => {
-                return Err(OcfError::not_installed(format!(
-                    "data directory {} is {}, not a directory",
-                    datadir.display(),
-                    files::kind(&m)
-                )))
-            }
-            Ok(_) if !p.enable_creation && !datadir.join("mysql").is_dir() => {
-                return Err(no_system_tables(datadir));
-            }
-            Err(_) if !p.enable_creation => {
-                return Err(OcfError::not_installed(format!(
-                    "data directory {} does not exist (set enable_creation=true to create \
-                     and initialise it)",
-                    datadir.display()
-                )))
-            }
-            _ => {}
-        }
-        check_writable(p, &user)
+        node::check_datadir(p, &user)
     }
 
     fn binary(p: &MysqlParams) -> Result<PathBuf, OcfError> {
-        service::find_binary(p.binary.as_deref(), "the MySQL/MariaDB server", SERVERS)
+        tool::find_binary(p.binary.as_deref(), "the MySQL/MariaDB server", SERVERS)
     }
 
     fn plan(p: &MysqlParams, bin: &Path, ctx: &Ctx) -> Result<Record, OcfError> {
@@ -457,12 +262,7 @@ impl Service for Mysql {
             ));
         }
         let config = config_path(p);
-        if !config.is_file() {
-            return Err(OcfError::not_installed(format!(
-                "configuration file {} does not exist",
-                config.display()
-            )));
-        }
+        files::check_config(&config)?;
         // mysqld_safe has no --help --verbose of the server: test with the server itself.
         let server = if bin.to_string_lossy().contains("safe") {
             Self::binary(&MysqlParams {
@@ -474,7 +274,7 @@ impl Service for Mysql {
         };
         let mut args = server_args(p, &config)?;
         args.extend(["--help".into(), "--verbose".into()]);
-        let (st, _, err) = service::run_tool(&server, &args, &ctx.deadline)?;
+        let (st, _, err) = tool::run_tool(&server, &args, &ctx.deadline)?;
         if !st.success() {
             return Err(OcfError::configured(format!(
                 "server configuration test failed: {}",
@@ -482,7 +282,7 @@ impl Service for Mysql {
             )));
         }
         let mut rec = Record::default();
-        rec.set("config", config.display())
+        rec.set(key::CONFIG, config.display())
             .set(key::PIDFILE, &p.pid)
             .set(key::SOCKET, &p.socket)
             .set(key::ERROR_LOG, &p.log);
@@ -497,57 +297,11 @@ impl Service for Mysql {
     }
 
     fn prepare(p: &MysqlParams, plan: &Record, ctx: &Ctx) -> Result<(), OcfError> {
-        let (uid, gid) = ids(p)?;
-        let user = run_as(p)?;
-        // A socket something answers on: another server (ours would have been found
-        // through its pidfile).
-        let sock = Path::new(&p.socket);
-        if std::os::unix::net::UnixStream::connect(sock).is_ok() {
-            return Err(OcfError::generic(format!(
-                "another server answers on socket {}",
-                sock.display()
-            )));
-        }
-        for f in [&p.pid, &p.socket] {
-            if let Some(dir) = Path::new(f).parent() {
-                server_dir(dir, uid, gid)?;
-            }
-        }
-        let log = Path::new(&p.log);
-        if let Some(dir) = log.parent() {
-            server_dir(dir, uid, gid)?;
-        }
-        if !log.exists() {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o640)
-                .open(log)
-                .map_err(|e| OcfError::perm(format!("cannot create {}: {e}", log.display())))?;
-            own(log, uid, gid)?;
-        }
-        let datadir = Path::new(&p.datadir);
-        if !datadir.join("mysql").is_dir() {
-            if !p.enable_creation {
-                return Err(no_system_tables(datadir));
-            }
-            server_dir(datadir, uid, gid)?;
-            // Directories created just now: reachable by the user too?
-            check_writable(p, &user)?;
-            let bin = Self::binary(p)?;
-            install_db(
-                p,
-                &bin,
-                Path::new(plan.get("config").unwrap_or_default()),
-                ctx,
-            )?;
-        }
-        check_writable(p, &user)
+        node::prepare(p, service::config_of(plan), ctx)
     }
 
     fn args(p: &MysqlParams, plan: &Record) -> Result<Vec<OsString>, OcfError> {
-        server_args(p, Path::new(plan.get("config").unwrap_or_default()))
+        server_args(p, service::config_of(plan))
     }
 
     fn ping(
@@ -565,57 +319,7 @@ impl Service for Mysql {
         _listening: Option<SocketAddr>,
         ctx: &Ctx,
     ) -> Result<(), OcfError> {
-        let client = service::find_binary(p.client_binary.as_deref(), "the mysql client", CLIENTS)?;
-        let state = StateFile::for_ctx(ctx);
-        let mut opt = state.path.clone().into_os_string();
-        opt.push(".client.cnf");
-        let opt = PathBuf::from(opt);
-        let mut text = format!("[client]\nuser={}\n", option_value(&p.test_user));
-        if let Some(pw) = p.test_passwd.as_deref().filter(|s| !s.is_empty()) {
-            text.push_str(&format!("password={}\n", option_value(pw)));
-        }
-        {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let _ = std::fs::remove_file(&opt);
-            if let Some(dir) = opt.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&opt)
-                .and_then(|mut f| f.write_all(text.as_bytes()).map(|_| f))
-                .map_err(|e| OcfError::generic(format!("cannot write {}: {e}", opt.display())))?;
-            let _ = f.flush();
-        }
-        let args: Vec<OsString> = vec![
-            format!("--defaults-file={}", opt.display()).into(),
-            format!("--socket={}", plan.get(key::SOCKET).unwrap_or(&p.socket)).into(),
-            "--batch".into(),
-            "--skip-column-names".into(),
-            "-e".into(),
-            format!("SELECT COUNT(*) FROM {}", p.test_table).into(),
-        ];
-        let result = service::run_tool(&client, &args, &ctx.deadline);
-        let _ = std::fs::remove_file(&opt);
-        let (st, out, err) = result?;
-        if !st.success() || out.trim().parse::<u64>().is_err() {
-            return Err(OcfError::generic(format!(
-                "depth-20 check: SELECT COUNT(*) FROM {} as {} failed: {}",
-                p.test_table,
-                p.test_user,
-                err.lines()
-                    .find(|l| l.starts_with("ERROR"))
-                    .or_else(|| err
-                        .lines()
-                        .find(|l| !l.trim().is_empty() && !l.starts_with("---")))
-                    .unwrap_or(out.trim())
-                    .trim()
-            )));
-        }
-        Ok(())
+        client::count_rows(p, plan, ctx)
     }
 
     fn is_server_exe(bin: &Path, exe: &Path) -> bool {
@@ -631,21 +335,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn greetings() {
-        let mut g = vec![0x0a];
-        g.extend_from_slice(b"10.11.19-MariaDB\0rest");
-        assert_eq!(parse_greeting(&g).unwrap(), "10.11.19-MariaDB");
-        let mut e = vec![0xff, 0x10, 0x04, b'#'];
-        e.extend_from_slice(b"08004Too many connections");
-        assert_eq!(
-            parse_greeting(&e).unwrap_err(),
-            "the server refused the connection: error 1040: Too many connections"
-        );
-        assert!(parse_greeting(b"HTTP/1.1").is_err());
-        assert!(parse_greeting(b"").is_err());
-    }
-
-    #[test]
     fn tables_and_errors() {
         assert!(valid_table("mysql.user"));
         for bad in ["", "t1", "a.b.c", "x; DROP TABLE y", "a.", "`a`"] {
@@ -656,7 +345,6 @@ mod tests {
             server_errors(e),
             "mariadbd: unknown variable 'bogus-option=1'"
         );
-        assert_eq!(option_value("a\"b\\c"), "\"a\\\"b\\\\c\"");
     }
 
     #[test]
