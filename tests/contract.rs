@@ -13,10 +13,6 @@ fn registry() -> &'static [&'static dyn DynAgent] {
     rustha::registry::AGENTS
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// Counts cases and reports them.
 struct Tally(&'static str, usize);
 
@@ -96,11 +92,7 @@ fn meta_data_as_nobody_is_valid_everywhere_and_committed() {
     require_tool("runuser");
     let mut t = Tally("meta-data", 0);
     let dir = TempDir::new("meta");
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    world_readable(dir.path());
     let ocf11 = repo().join("../shared/reference/ocf-1.1-ra-api.rng");
     let schemas = [
         (
@@ -755,27 +747,11 @@ fn hostile_bytes_in_every_parameter() {
     }
 }
 
-/// The network namespace of the calling thread (inode).
-fn thread_netns() -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino()
-}
-
-/// Every process (but this test process) inside the network namespace `ns`: what the
-/// agents started here, found by the namespace's identity, not by a name.
+/// Every live process (but this test process) inside the network namespace `ns`, with
+/// its start time: what the agents started here, found by the namespace's identity.
 fn processes_in_netns(ns: u64) -> std::collections::BTreeSet<(i32, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let me = std::process::id() as i32;
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != me)
-        .filter(|&pid| {
-            std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| m.ino() == ns)
-        })
-        .filter(|&pid| alive(pid))
-        .map(|pid| (pid, start_time(pid)))
+    live_with_start_time(&pids_in_netns(ns))
+        .into_iter()
         .collect()
 }
 

@@ -343,11 +343,7 @@ fn run_config(config: &str, agent: &str, rustha: bool, text: &str) -> ConfigRun 
     };
     // The private MariaDB's directory (the mysql user must be able to reach it).
     let mysql = TempDir::new(&format!("ocft-mysql-{who}"));
-    std::fs::set_permissions(
-        mysql.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    world_readable(mysql.path());
     let ns = Netns::new(&format!(
         "ocft{}-{who}-{}",
         std::process::id(),

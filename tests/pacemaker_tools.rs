@@ -7,20 +7,12 @@ mod common;
 use common::*;
 use std::process::Command;
 
-fn out(c: &mut Command) -> Run {
-    Run::from(c.output().unwrap_or_else(|e| panic!("{c:?}: {e}")))
-}
-
 #[test]
 fn ocf_tester_passes_every_agent_in_a_private_netns() {
     private_netns();
     require_tool("ocf-tester");
     let dir = TempDir::new("ocft");
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    world_readable(dir.path());
     let state = TempDir::new("ocft-state");
     for agent in agents() {
         let link = agent_link(dir.path(), &agent);

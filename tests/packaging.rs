@@ -18,16 +18,8 @@ use rustha::manpage::INSTALLED_BIN;
 /// a time.
 static BUILD: Mutex<()> = Mutex::new(());
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn pkgdir() -> PathBuf {
     repo().join("build")
-}
-
-fn out(c: &mut Command) -> Run {
-    Run::from(c.output().unwrap_or_else(|e| panic!("{c:?}: {e}")))
 }
 
 /// `make <target>` in the checkout (release build: minutes when cargo's cache is cold).

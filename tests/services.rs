@@ -70,18 +70,6 @@ impl T {
     }
 }
 
-fn signal(pid: i32, sig: nix::sys::signal::Signal) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// start / depths 0-10-20 / start again / reload / stop twice, and nothing left behind.
 fn lifecycle(agent: &str, site: &Site, depth20: &[(&str, &str)], pidfile: Option<&str>) {
     let mut t = setup(agent, site);
@@ -263,9 +251,7 @@ fn port_already_taken_fails_start_with_the_owner() {
 
 /// A process in another network namespace than this thread's (servers of other tests).
 fn procfs_netns_differs(pid: i32) -> bool {
-    let mine = std::fs::read_link("/proc/thread-self/ns/net").ok();
-    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
-    theirs.is_none() || theirs != mine
+    netns_of_pid(pid) != Some(thread_netns())
 }
 
 #[test]
@@ -754,7 +740,7 @@ fn mysql_directories_the_user_cannot_write_are_4_before_launch() {
     // A datadir of root's (0755): mariadbd would abort with Errcode 13.
     let data = site.path("data");
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::set_permissions(&data, PermissionsExt::from_mode(0o755)).unwrap();
+    world_readable(&data);
     let r = t.act("start");
     assert_eq!(r.code, 4, "{}", r.stderr);
     let reason = r.reason().unwrap();
@@ -772,7 +758,7 @@ fn mysql_directories_the_user_cannot_write_are_4_before_launch() {
     std::fs::remove_dir(&data).unwrap();
     let run = site.path("run");
     std::fs::create_dir_all(&run).unwrap();
-    std::fs::set_permissions(&run, PermissionsExt::from_mode(0o755)).unwrap();
+    world_readable(&run);
     let r = t.act("start");
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(

@@ -318,18 +318,7 @@ fn side(case: &Case, ours: bool) -> Side {
 /// Processes in this thread's network namespace (the side's own), other than us,
 /// zombies included.
 fn in_my_netns_all() -> Vec<i32> {
-    let mine = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
-    let me = std::process::id() as i32;
-    rustha::procfs::pids()
-        .into_iter()
-        .filter(|&p| p != me)
-        .filter(|&p| {
-            std::fs::read_link(format!("/proc/{p}/ns/net"))
-                .ok()
-                .as_ref()
-                == Some(&mine)
-        })
-        .collect()
+    pids_in_netns(thread_netns())
 }
 
 /// The live ones.
@@ -417,13 +406,6 @@ fn main_pid(side: &Side, agent: &str) -> i32 {
         .unwrap_or(0)
 }
 
-fn signal(pid: i32, sig: nix::sys::signal::Signal) {
-    if pid <= 0 {
-        return;
-    }
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
-}
-
 fn op(side: &mut Side, agent: &str, what: &str) {
     use nix::sys::signal::Signal::*;
     match what {
@@ -439,7 +421,9 @@ fn op(side: &mut Side, agent: &str, what: &str) {
         }
         "!kill-main" => {
             let main = main_pid(side, agent);
-            signal(main, SIGKILL);
+            if main > 0 {
+                signal(main, SIGKILL);
+            }
             side.killed = main;
             wait_dead(&[main], &mut side.seen);
         }

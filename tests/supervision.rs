@@ -258,14 +258,6 @@ impl Drop for Stopped {
     }
 }
 
-/// A free TCP port on loopback (for the responders of the page test).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on loopback")
-}
-
 #[test]
 fn a_ready_helper_gives_back_the_pages_its_start_up_touched() {
     // A production helper of the real binary (azure-lb's responder): ready, detached.

@@ -34,14 +34,6 @@ pub struct Lab {
     pub log: TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Lab {
     pub fn new(tag: &str, attach_secs: f32, detach_secs: f32) -> Lab {
         Lab::build(tag, attach_secs, detach_secs, false)

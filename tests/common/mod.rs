@@ -6,6 +6,9 @@
 pub mod aws;
 pub mod lab;
 pub mod services;
+pub mod util;
+
+pub use util::*;
 
 use rustha::procfs;
 use std::collections::BTreeMap;
@@ -242,12 +245,11 @@ pub fn pgrp_session(pid: i32) -> (i32, i32) {
     (f[2].parse().unwrap(), f[3].parse().unwrap())
 }
 
-/// SIGKILL a pid if it still runs (test clean-up).
+/// SIGKILL a pid if it still runs (test clean-up; a pid ≤ 0 is no process).
 pub fn kill(pid: i32) {
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
+    if pid > 0 {
+        signal(pid, nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 /// What an agent needs around it to run a real lifecycle in the contract suite and under

@@ -31,11 +31,7 @@ impl Site {
 
 fn site_dir(tag: &str) -> TempDir {
     let dir = TempDir::new(tag);
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    super::world_readable(dir.path());
     std::fs::create_dir_all(dir.path().join("www")).unwrap();
     std::fs::write(dir.path().join("www/index.html"), PAGE).unwrap();
     dir
