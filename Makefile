@@ -37,6 +37,15 @@ DIST        := $(PKGDIR)/rustha-$(VERSION).tar.gz
 # Both package builds unpack the tarball at this one path, so the second build (and the
 # next run) finds cargo's release artefacts up to date.
 PKGSRC      := $(PKGDIR)/src
+# But cargo judges "up to date" by file times, and the tarball's are the commit's: unpacked
+# over artefacts built later from another commit, the sources look older than those and the
+# package would ship the other commit's binary (and its `--version`). So PKGSRC remembers
+# the commit it holds: the same commit is unpacked with its own times (same bytes, the
+# artefacts are its own), any other with fresh ones (rustha's crates rebuild, the
+# dependencies' artefacts stay). Expanded when a recipe runs, after `dist` made the tarball.
+DIST_COMMIT     = $(shell gzip -dc $(DIST) | git get-tar-commit-id)
+SAME_COMMIT     = $(filter $(DIST_COMMIT),$(shell cat $(PKGSRC)/.commit 2>/dev/null))
+REMEMBER_COMMIT = echo $(DIST_COMMIT) >$(PKGSRC)/.commit
 
 .PHONY: all build install uninstall test lint meta bench drill clean smoke dist deb rpm
 
@@ -156,7 +165,8 @@ dist:
 # packaging/debian. -d: the Rust toolchain comes from rustup, not a Debian package.
 deb: dist
 	rm -rf $(PKGSRC) && mkdir -p $(PKGSRC)
-	tar -xzf $(DIST) -C $(PKGSRC)
+	tar -xzf $(DIST) -C $(PKGSRC) $(if $(SAME_COMMIT),,--touch)
+	$(REMEMBER_COMMIT)
 	cp -a $(PKGSRC)/rustha-$(VERSION)/packaging/debian $(PKGSRC)/rustha-$(VERSION)/debian
 	cd $(PKGSRC)/rustha-$(VERSION) && dpkg-buildpackage -b -us -uc -d
 	mv $(PKGSRC)/rustha_$(VERSION)-*.deb $(PKGSRC)/rustha_$(VERSION)-*.buildinfo \
@@ -169,6 +179,7 @@ rpm: dist
 	rm -rf $(PKGDIR)/rpm $(PKGSRC) && mkdir -p $(PKGDIR)/rpm/SOURCES $(PKGSRC)
 	cp $(DIST) $(PKGDIR)/rpm/SOURCES/
 	rpmbuild -bb --nodeps --define "_topdir $(PKGDIR)/rpm" --define "_builddir $(PKGSRC)" \
-	  packaging/rpm/rustha.spec
+	  $(if $(SAME_COMMIT),,--define "rustha_fresh_times 1") packaging/rpm/rustha.spec
+	$(REMEMBER_COMMIT)
 	mv $(PKGDIR)/rpm/RPMS/*/rustha-$(VERSION)-*.rpm $(PKGDIR)/
 	ls -l $(PKGDIR)/rustha-$(VERSION)-*.rpm

@@ -23,7 +23,7 @@ fn main() {
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=RUSTHA_GIT_REV={rev}");
     // Only paths that exist: a missing one would rerun this script on every build.
-    for p in [".git/HEAD", ".git/refs", "COMMIT"] {
+    for p in [".git/HEAD", ".git/refs", ".git/packed-refs", "COMMIT"] {
         if Path::new(p).exists() {
             println!("cargo:rerun-if-changed={p}");
         }
