@@ -26,7 +26,7 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 impl Cluster {
     fn up(tag: &str) -> Cluster {
         let c = Cluster {
-            script: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/cluster.sh"),
+            script: repo().join("tests/cluster/cluster.sh"),
             dir: format!("/var/tmp/rustha-cluster-test-{tag}-{}", std::process::id()),
             ns: format!("rustha-ct{tag}{}", std::process::id()),
         };
@@ -35,14 +35,10 @@ impl Cluster {
         c
     }
     fn cmd(&self, args: &[&str]) -> Run {
-        Run::from(
-            Command::new(&self.script)
-                .args(args)
-                .env("RUSTHA_CLUSTER_DIR", &self.dir)
-                .env("RUSTHA_CLUSTER_NS", &self.ns)
-                .output()
-                .unwrap(),
-        )
+        out(Command::new(&self.script)
+            .args(args)
+            .env("RUSTHA_CLUSTER_DIR", &self.dir)
+            .env("RUSTHA_CLUSTER_NS", &self.ns))
     }
     fn exec(&self, args: &[&str]) -> Run {
         let mut a = vec!["exec"];

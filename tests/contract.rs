@@ -113,7 +113,7 @@ fn meta_data_as_nobody_is_valid_everywhere_and_committed() {
             .arg(&link)
             .arg("meta-data")
             .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("PATH", EXEC_PATH)
             .output()
             .unwrap();
         let xml = String::from_utf8(o.stdout).unwrap();
@@ -615,17 +615,12 @@ fn hostile(good: &str) -> Vec<(String, Vec<u8>)> {
 /// `env` plus `OCF_RESKEY_<name>` = raw bytes, run as an executor would.
 fn run_raw(link: &Path, action: &str, env: &Env, name: &str, value: &[u8]) -> Run {
     use std::os::unix::ffi::OsStrExt;
-    let mut c = Command::new(link);
-    c.arg(action)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .envs(&env.0)
-        .env(
-            format!("OCF_RESKEY_{name}"),
-            std::ffi::OsStr::from_bytes(value),
-        )
-        .stdin(Stdio::null());
-    Run::from(c.output().unwrap())
+    let mut c = agent_command(None, link, action, &env.0);
+    c.env(
+        format!("OCF_RESKEY_{name}"),
+        std::ffi::OsStr::from_bytes(value),
+    );
+    out(&mut c)
 }
 
 /// No abort, no panic, whatever the bytes.
@@ -780,12 +775,7 @@ fn two_starts_at_once_make_one_resource_and_stop_leaves_nothing() {
         let before = processes_in_netns(ns);
         // Both children are started from this thread, so both are in its namespace.
         let spawn = || {
-            Command::new(&link)
-                .arg("start")
-                .env_clear()
-                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-                .envs(&env.0)
-                .stdin(Stdio::null())
+            agent_command(None, &link, "start", &env.0)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()

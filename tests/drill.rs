@@ -9,7 +9,6 @@
 mod common;
 
 use common::*;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -26,16 +25,12 @@ impl Lab {
         }
     }
     fn cmd(&self, args: &[&str]) -> Run {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("drill/drill.py");
-        Run::from(
-            Command::new("python3")
-                .arg(script)
-                .args(args)
-                .env("RUSTHA_DRILL_DIR", &self.dir)
-                .env("RUSTHA_DRILL_PREFIX", &self.prefix)
-                .output()
-                .unwrap(),
-        )
+        let script = repo().join("drill/drill.py");
+        out(Command::new("python3")
+            .arg(script)
+            .args(args)
+            .env("RUSTHA_DRILL_DIR", &self.dir)
+            .env("RUSTHA_DRILL_PREFIX", &self.prefix))
     }
     fn namespaces(&self) -> Vec<String> {
         ip(&["netns", "list"])

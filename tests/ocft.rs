@@ -349,7 +349,7 @@ fn run_config(config: &str, agent: &str, rustha: bool, text: &str) -> ConfigRun 
         std::process::id(),
         config.to_lowercase()
     ));
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocft/run.sh");
+    let script = repo().join("tests/ocft/run.sh");
     let t0 = std::time::Instant::now();
     let out = Command::new("ip")
         .args(["netns", "exec", &ns.0])
@@ -358,7 +358,7 @@ fn run_config(config: &str, agent: &str, rustha: bool, text: &str) -> ConfigRun 
         .arg(config)
         .arg(work.path())
         .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("PATH", EXEC_PATH)
         .env("LANG", "C")
         .env("OCFT_AGENT_ROOT", &root)
         .env("OCF_RESOURCE_INSTANCE", instance(&format!("ocft-{config}")))
@@ -539,7 +539,7 @@ fn upstream_ocft_cases_pass_on_rustha_and_heartbeat() {
     // must exist. Made here if missing (as `ocft make` would) and removed again after.
     let _made = MadeDirs::new(CASES_DIR, 3);
 
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocft/configs");
+    let dir = repo().join("tests/ocft/configs");
     // The adapted copies keep every case of the installed originals: same order, names,
     // checked actions and expected codes.
     for (config, _) in CONFIGS {
@@ -670,7 +670,7 @@ fn harness_reads_ocft_output_and_rewrites_only_the_listed_steps() {
     );
     assert_eq!(cases[2].errors.len(), 1);
 
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocft/configs");
+    let dir = repo().join("tests/ocft/configs");
     for (config, _) in CONFIGS {
         let text = std::fs::read_to_string(dir.join(config)).unwrap();
         let ours = rewrite_for_rustha(config, &text);

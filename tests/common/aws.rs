@@ -92,7 +92,7 @@ impl Lab {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/aws/ec2sim.py");
+        let script = repo().join("tests/aws/ec2sim.py");
         let mut sim = Command::new("python3")
             .arg(&script)
             .args(["--moto", &format!("http://127.0.0.1:{port}")])
@@ -204,15 +204,12 @@ impl Lab {
     }
 
     pub fn run(&self, n: usize, env: &Env, action: &str) -> Run {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns[n]])
-            .arg(&self.link)
-            .arg(action)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .envs(&env.0)
-            .stdin(Stdio::null());
-        let r = Run::from(c.output().unwrap());
+        let r = out(&mut agent_command(
+            Some(&self.ns[n]),
+            &self.link,
+            action,
+            &env.0,
+        ));
         assert!(
             !r.stderr.contains(SECRET) && !r.stdout.contains(SECRET),
             "secret in output"

@@ -10,7 +10,6 @@
 use super::{ip, Run};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -88,15 +87,12 @@ impl Lab {
 
     /// Run `agent action` inside the node namespace with exactly `vars` (plus PATH).
     pub fn agent(&self, agent: &Path, action: &str, vars: &BTreeMap<String, String>) -> Run {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.node])
-            .arg(agent)
-            .arg(action)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .envs(vars)
-            .stdin(Stdio::null());
-        Run::from(c.output().unwrap())
+        super::out(&mut super::agent_command(
+            Some(&self.node),
+            agent,
+            action,
+            vars,
+        ))
     }
 
     /// The node's addresses on `dev`, normalised for comparison: one line per address

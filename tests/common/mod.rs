@@ -171,14 +171,36 @@ impl Run {
     }
 }
 
-/// Run `agent action` with exactly these variables (plus PATH), as an executor would.
-pub fn run(agent: &Path, action: &str, vars: &BTreeMap<String, String>) -> Run {
-    let mut c = Command::new(agent);
+/// The PATH an executor gives an agent.
+pub const EXEC_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `agent action` as an executor starts it: exactly `vars` plus PATH, stdin from
+/// /dev/null; with `netns`, inside that named network namespace (`ip netns exec`).
+pub fn agent_command(
+    netns: Option<&str>,
+    agent: &Path,
+    action: &str,
+    vars: &BTreeMap<String, String>,
+) -> Command {
+    let mut c = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(agent);
+            c
+        }
+        None => Command::new(agent),
+    };
     c.arg(action)
         .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-    c.envs(vars).stdin(Stdio::null());
-    Run::from(c.output().unwrap())
+        .env("PATH", EXEC_PATH)
+        .envs(vars)
+        .stdin(Stdio::null());
+    c
+}
+
+/// Run `agent action` with exactly these variables (plus PATH), as an executor would.
+pub fn run(agent: &Path, action: &str, vars: &BTreeMap<String, String>) -> Run {
+    out(&mut agent_command(None, agent, action, vars))
 }
 
 /// An environment builder: `OCF_RESKEY_*` and friends.
