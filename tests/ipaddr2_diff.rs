@@ -1,11 +1,11 @@
-//! Differential suite: `ocf:rustha:IPaddr2` against the installed `ocf:heartbeat:IPaddr2`
-//! in identical namespaced labs. For every case, each action's exit code and the
-//! resulting addresses on the node must be the same, except for the deliberate
-//! differences listed with the case (each with its reason). A listed difference that
-//! does not occur fails too, so the list stays true.
+//! Differential suite (`common::diff`): `ocf:rustha:IPaddr2` against the installed
+//! `ocf:heartbeat:IPaddr2` in identical namespaced labs, every case at once. Each
+//! action's exit code and the addresses on the node after it must be the same, except
+//! for the deliberate differences listed with the case.
 
 mod common;
 
+use common::diff::{self, Listed, Mark, Schedule, Script, Side};
 use common::lab::Lab;
 use common::*;
 use std::path::{Path, PathBuf};
@@ -19,8 +19,7 @@ struct Case {
     params: &'static [(&'static str, &'static str)],
     setup: &'static [&'static str],
     steps: &'static [&'static str],
-    /// (step index, ours, upstream, why)
-    differs: &'static [(usize, i32, i32, &'static str)],
+    differs: &'static [Listed],
     /// Why the addresses may differ from the first listed difference on ("" = never).
     state_why: &'static str,
 }
@@ -404,45 +403,81 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-struct Side {
-    lab: Lab,
-    agent: PathBuf,
-    tmp: TempDir,
+impl diff::Case for Case {
+    /// Each step's exit code and the addresses on `vip0` after it.
+    type Seen = Vec<(i32, Vec<String>)>;
+    fn script(&self) -> Script<'_> {
+        Script {
+            name: self.name,
+            steps: self.steps,
+            differs: self.differs,
+        }
+    }
+    fn play(&self, side: Side) -> Self::Seen {
+        // The state dir holds `<agent>/<instance>`: the link lives in a dir of its own.
+        let bin = TempDir::new("diff-bin");
+        let (lab, tmp, agent) = match side {
+            Side::Ours => (
+                Lab::new("dr"),
+                TempDir::new("dr"),
+                agent_link(bin.path(), "IPaddr2"),
+            ),
+            Side::Upstream => (Lab::new("du"), TempDir::new("du"), PathBuf::from(UPSTREAM)),
+        };
+        for s in self.setup {
+            lab.node_ip(&s.split_whitespace().collect::<Vec<_>>());
+        }
+        self.steps
+            .iter()
+            .map(|step| {
+                let code = if let Some(cmd) = step.strip_prefix("!ip ") {
+                    lab.node_ip(&cmd.split_whitespace().collect::<Vec<_>>());
+                    0
+                } else {
+                    let action = if *step == "probe" { "monitor" } else { step };
+                    lab.agent(&agent, action, &self.env(tmp.path(), step).0)
+                        .code
+                };
+                (code, without_proto(lab.addrs("vip0")))
+            })
+            .collect()
+    }
+    fn codes(seen: &Self::Seen) -> Vec<i32> {
+        seen.iter().map(|s| s.0).collect()
+    }
+    /// The addresses after each step are the same, except from the first listed
+    /// difference on when the case says why they may differ.
+    fn compare(&self, ours: &Self::Seen, upstream: &Self::Seen) -> Vec<String> {
+        let first_diff = self.differs.iter().map(|d| d.0).min().unwrap_or(0);
+        ours.iter()
+            .zip(upstream)
+            .enumerate()
+            .filter(|&(i, ((_, os), (_, ts)))| {
+                os != ts && (self.state_why.is_empty() || i < first_diff)
+            })
+            .map(|(i, ((_, os), (_, ts)))| {
+                format!(
+                    "{}: step {} ({}): addresses differ:\n  rustha    {os:?}\n  heartbeat {ts:?}",
+                    self.name,
+                    i + 1,
+                    self.steps[i]
+                )
+            })
+            .collect()
+    }
 }
 
-fn env_for(side: &Side, case: &Case, step: &str) -> Env {
-    let mut e =
-        Env::pacemaker("diff", side.tmp.path()).var("HA_RSCTMP", side.tmp.path().to_str().unwrap());
-    for (k, v) in case.params {
-        e = e.param(k, v);
+impl Case {
+    fn env(&self, tmp: &Path, step: &str) -> Env {
+        let mut e = Env::pacemaker("diff", tmp).var("HA_RSCTMP", tmp.to_str().unwrap());
+        for (k, v) in self.params {
+            e = e.param(k, v);
+        }
+        if step == "monitor" {
+            e = e.interval(10000);
+        }
+        e
     }
-    if step == "monitor" {
-        e = e.interval(10000);
-    }
-    e
-}
-
-/// Run the case on one side: exit codes and the address state after each step.
-fn play(side: &Side, case: &Case) -> Vec<(i32, Vec<String>)> {
-    for s in case.setup {
-        side.lab.node_ip(&s.split_whitespace().collect::<Vec<_>>());
-    }
-    case.steps
-        .iter()
-        .map(|step| {
-            let code = if let Some(cmd) = step.strip_prefix("!ip ") {
-                side.lab
-                    .node_ip(&cmd.split_whitespace().collect::<Vec<_>>());
-                0
-            } else {
-                let action = if *step == "probe" { "monitor" } else { step };
-                side.lab
-                    .agent(&side.agent, action, &env_for(side, case, step).0)
-                    .code
-            };
-            (code, without_proto(side.lab.addrs("vip0")))
-        })
-        .collect()
 }
 
 /// iproute2 >= 6.3 shows an address's protocol (`proto 82` on ours); the addresses are
@@ -465,14 +500,6 @@ fn without_proto(lines: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-fn side(tag: &str, agent: &Path) -> Side {
-    Side {
-        lab: Lab::new(tag),
-        agent: agent.to_path_buf(),
-        tmp: TempDir::new(tag),
-    }
-}
-
 #[test]
 fn ipaddr2_matches_upstream_except_for_documented_differences() {
     require_root();
@@ -480,35 +507,17 @@ fn ipaddr2_matches_upstream_except_for_documented_differences() {
         Path::new(UPSTREAM).exists(),
         "{UPSTREAM} is missing: `.ci/run` installs resource-agents"
     );
-    let dir = TempDir::new("diff-bin");
-    let ours = agent_link(dir.path(), "IPaddr2");
     let cases = cases();
-    let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = cases
-            .iter()
-            .map(|c| {
-                let ours = ours.clone();
-                s.spawn(move || {
-                    let (a, b) = (side("dr", &ours), side("du", Path::new(UPSTREAM)));
-                    std::thread::scope(|s2| {
-                        let ha = s2.spawn(|| play(&a, c));
-                        let hb = s2.spawn(|| play(&b, c));
-                        (ha.join().unwrap(), hb.join().unwrap())
-                    })
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let mut failures = vec![];
+    let cmp = diff::compare(&cases, Schedule::AllAtOnce);
     let mut report = String::from(
         "| case | steps | rustha | heartbeat | deliberate differences |\n|---|---|---|---|---|\n",
     );
-    let mut steps_total = 0;
-    for (c, (ours, theirs)) in cases.iter().zip(&results) {
-        let codes = |v: &Vec<(i32, Vec<String>)>| {
-            v.iter()
-                .map(|x| x.0.to_string())
+    for p in &cmp.played {
+        let c = p.case;
+        let codes = |f: fn(&(i32, i32, Mark)) -> i32| {
+            p.codes
+                .iter()
+                .map(|x| f(x).to_string())
                 .collect::<Vec<_>>()
                 .join(" ")
         };
@@ -516,8 +525,8 @@ fn ipaddr2_matches_upstream_except_for_documented_differences() {
             "| {} | {} | {} | {} | {} |\n",
             c.name,
             c.steps.join(", "),
-            codes(ours),
-            codes(theirs),
+            codes(|x| x.0),
+            codes(|x| x.1),
             c.differs
                 .iter()
                 .map(|d| format!("step {}: {} vs {}", d.0 + 1, d.1, d.2))
@@ -529,39 +538,21 @@ fn ipaddr2_matches_upstream_except_for_documented_differences() {
                     " (addresses differ, see case)"
                 }
         );
-        for (i, ((oc, os), (tc, ts))) in ours.iter().zip(theirs).enumerate() {
-            steps_total += 1;
-            let listed = c.differs.iter().find(|d| d.0 == i);
-            match listed {
-                Some(&(_, o, t, _)) if (o, t) == (*oc, *tc) => {}
-                Some(&(_, o, t, _)) => failures.push(format!(
-                    "{}: step {} ({}): listed difference {o} vs {t} did not occur: got {oc} vs {tc}",
-                    c.name, i + 1, c.steps[i]
-                )),
-                None if oc != tc => failures.push(format!(
-                    "{}: step {} ({}): rustha {oc}, heartbeat {tc}",
-                    c.name, i + 1, c.steps[i]
-                )),
-                None => {}
-            }
-            let first_diff = c.differs.iter().map(|d| d.0).min().unwrap_or(0);
-            let may_differ = !c.state_why.is_empty() && i >= first_diff;
-            if os != ts && !may_differ {
-                failures.push(format!(
-                    "{}: step {} ({}): addresses differ:\n  rustha    {os:?}\n  heartbeat {ts:?}",
-                    c.name,
-                    i + 1,
-                    c.steps[i]
-                ));
-            }
-        }
     }
-    println!(
-        "{report}\n{} cases, {steps_total} steps compared",
-        cases.len()
-    );
-    if let Ok(p) = std::env::var("RUSTHA_DIFF_REPORT") {
-        std::fs::write(p, &report).unwrap();
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    cmp.finish("ipaddr2.md", &report);
+}
+
+/// The harness's judging of one step, without a lab.
+#[test]
+fn judging_codes() {
+    use diff::{judge, ANY_CODE};
+    let l: Listed = (0, 5, 6, "");
+    let any: Listed = (0, 0, ANY_CODE, "");
+    assert_eq!(judge(None, 0, 0), Mark::Same);
+    assert_eq!(judge(None, 0, 1), Mark::Differs);
+    assert_eq!(judge(Some(&l), 5, 6), Mark::Deliberate);
+    assert_eq!(judge(Some(&l), 5, 5), Mark::Unexpected);
+    assert_eq!(judge(Some(&l), 6, 6), Mark::Unexpected);
+    assert_eq!(judge(Some(&any), 0, 1), Mark::Deliberate);
+    assert_eq!(judge(Some(&any), 1, 1), Mark::Unexpected);
 }

@@ -1,12 +1,12 @@
-//! Differential suite: `ocf:rustha:nginx` and `ocf:rustha:mysql` against the installed
-//! `ocf:heartbeat:nginx` and `ocf:heartbeat:mysql`, each side with its own real server
-//! in its own network namespace and directory, playing the same steps. Every exit code
-//! must match except the deliberate differences listed with the case (a listed
-//! difference that does not occur fails too); what each side leaves running after its
-//! last step is compared the same way.
+//! Differential suite (`common::diff`): `ocf:rustha:nginx` and `ocf:rustha:mysql`
+//! against the installed `ocf:heartbeat:nginx` and `ocf:heartbeat:mysql`, each side
+//! with its own real server in its own network namespace and directory, one case at a
+//! time. Every exit code must match except the deliberate differences listed with the
+//! case; what each side leaves running after its last step is compared the same way.
 
 mod common;
 
+use common::diff::{self, Listed, Schedule, Script, Side, ANY_CODE};
 use common::services::*;
 use common::*;
 use std::collections::BTreeSet;
@@ -26,16 +26,13 @@ struct Case {
     agent: &'static str,
     params: &'static [(&'static str, &'static str)],
     steps: &'static [&'static str],
-    /// (step index, ours, upstream, why)
-    differs: &'static [(usize, i32, i32, &'static str)],
+    differs: &'static [Listed],
     /// Processes each side leaves running after the last step: (ours, upstream, why).
     left: (usize, usize, &'static str),
 }
 
 /// In `Case::left`: not compared (timing-dependent), only reported.
 const ANY: usize = usize::MAX;
-/// As upstream's code in `Case::differs`: only ours is checked (upstream's result races).
-const ANY_CODE: i32 = i32::MIN;
 
 /// An exit code for a step that did not return within the operation timeout + 5 s
 /// (Pacemaker would have killed it and counted a timeout).
@@ -236,7 +233,7 @@ fn cases() -> Vec<Case> {
 }
 
 /// One side of a case: an agent, its own site, state and namespace.
-struct Side {
+struct Stage {
     agent: PathBuf,
     site: Site,
     env: Env,
@@ -280,7 +277,7 @@ fn init_datadir(site: &Site) {
     );
 }
 
-fn side(case: &Case, ours: bool) -> Side {
+fn stage(case: &Case, ours: bool) -> Stage {
     let tag = if ours { "diff-ours" } else { "diff-up" };
     let dir = TempDir::new(tag);
     let state = TempDir::new(tag);
@@ -303,7 +300,7 @@ fn side(case: &Case, ours: bool) -> Side {
     for (k, v) in case.params {
         env = env.param(k, v);
     }
-    Side {
+    Stage {
         agent,
         site,
         env,
@@ -365,14 +362,9 @@ fn wait_dead(pids: &[i32], seen: &mut BTreeSet<i32>) {
 
 /// Run an action with a hard limit (upstream's nginx start has no timeout of its own):
 /// on overrun, the whole process group is killed, as Pacemaker's executor does.
-fn run_bounded(side: &Side, action: &str, env: &Env) -> i32 {
-    let mut c = Command::new(&side.agent);
-    c.arg(action)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .envs(&env.0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
+fn run_bounded(side: &Stage, action: &str, env: &Env) -> i32 {
+    let mut c = agent_command(None, &side.agent, action, &env.0);
+    c.stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0);
     let mut child = c.spawn().unwrap();
@@ -394,7 +386,7 @@ fn run_bounded(side: &Side, action: &str, env: &Env) -> i32 {
 }
 
 /// The server's main pid from its pidfile (0 when there is none: the op then does nothing).
-fn main_pid(side: &Side, agent: &str) -> i32 {
+fn main_pid(side: &Stage, agent: &str) -> i32 {
     let pf = if agent == "nginx" {
         side.site.path("nginx.pid")
     } else {
@@ -406,7 +398,7 @@ fn main_pid(side: &Side, agent: &str) -> i32 {
         .unwrap_or(0)
 }
 
-fn op(side: &mut Side, agent: &str, what: &str) {
+fn op(side: &mut Stage, agent: &str, what: &str) {
     use nix::sys::signal::Signal::*;
     match what {
         "!break-config" => {
@@ -480,7 +472,7 @@ fn op(side: &mut Side, agent: &str, what: &str) {
 /// Play a case on one side, in a fresh namespace: the codes, and what is left running.
 fn play(case: &Case, ours: bool) -> (Vec<i32>, usize) {
     private_netns();
-    let mut side = side(case, ours);
+    let mut side = stage(case, ours);
     let mut codes = vec![];
     for step in case.steps {
         reap(&mut side.seen);
@@ -529,6 +521,35 @@ fn play(case: &Case, ours: bool) -> (Vec<i32>, usize) {
     (codes, left.len())
 }
 
+impl diff::Case for Case {
+    /// Each step's exit code, and how many processes were left running.
+    type Seen = (Vec<i32>, usize);
+    fn script(&self) -> Script<'_> {
+        Script {
+            name: self.name,
+            steps: self.steps,
+            differs: self.differs,
+        }
+    }
+    fn play(&self, side: Side) -> Self::Seen {
+        play(self, side == Side::Ours)
+    }
+    fn codes(seen: &Self::Seen) -> Vec<i32> {
+        seen.0.clone()
+    }
+    fn compare(&self, ours: &Self::Seen, upstream: &Self::Seen) -> Vec<String> {
+        let (lo, lu, why) = self.left;
+        if ours.1 != lo || (lu != ANY && upstream.1 != lu) {
+            vec![format!(
+                "{}: processes left: ours {} upstream {} (expected {lo} / {lu}: {why})",
+                self.name, ours.1, upstream.1
+            )]
+        } else {
+            vec![]
+        }
+    }
+}
+
 #[test]
 fn nginx_and_mysql_match_upstream_except_for_documented_differences() {
     require_root();
@@ -540,56 +561,23 @@ fn nginx_and_mysql_match_upstream_except_for_documented_differences() {
     for a in ["nginx", "mysql"] {
         assert!(upstream(a).exists(), "resource-agents is not installed");
     }
-    let mut report = String::new();
-    let mut failures = vec![];
     let cases = cases();
-    let mut steps = 0;
-    for case in &cases {
-        let (ours, up) = std::thread::scope(|s| {
-            let o = s.spawn(|| play(case, true));
-            let u = s.spawn(|| play(case, false));
-            (o.join().unwrap(), u.join().unwrap())
-        });
-        steps += case.steps.len();
-        report.push_str(&format!("{}\n", case.name));
-        for (i, step) in case.steps.iter().enumerate() {
-            let (o, u) = (ours.0[i], up.0[i]);
-            let listed = case.differs.iter().find(|d| d.0 == i);
-            let mark = match listed {
-                Some(&(_, wo, wu, _)) if o == wo && (u == wu || wu == ANY_CODE) => "deliberate",
-                Some(&(_, wo, wu, _)) => {
-                    failures.push(format!(
-                        "{}: step {i} ({step}): expected the listed difference ours {wo} / upstream {wu}, got {o} / {u}",
-                        case.name
-                    ));
-                    "UNEXPECTED"
-                }
-                None if o == u => "",
-                None => {
-                    failures.push(format!(
-                        "{}: step {i} ({step}): ours {o}, upstream {u}",
-                        case.name
-                    ));
-                    "DIFFERS"
-                }
-            };
+    // One case at a time: both sides' servers listen on the same ports (in their own
+    // namespaces) and mariadb-install-db is heavy.
+    let cmp = diff::compare(&cases, Schedule::OneCaseAtATime);
+    let mut report = String::new();
+    for p in &cmp.played {
+        report.push_str(&format!("{}\n", p.case.name));
+        for (step, (o, u, mark)) in p.case.steps.iter().zip(&p.codes) {
             report.push_str(&format!(
-                "  {step:<14} ours {o:>2}  upstream {u:>2}  {mark}\n"
-            ));
-        }
-        let (lo, lu, why) = case.left;
-        if ours.1 != lo || (lu != ANY && up.1 != lu) {
-            failures.push(format!(
-                "{}: processes left: ours {} upstream {} (expected {lo} / {lu}: {why})",
-                case.name, ours.1, up.1
+                "  {step:<14} ours {o:>2}  upstream {u:>2}  {}\n",
+                mark.label()
             ));
         }
         report.push_str(&format!(
             "  left running: ours {}, upstream {}\n",
-            ours.1, up.1
+            p.ours.1, p.upstream.1
         ));
     }
-    println!("{report}");
-    println!("{} cases, {steps} steps", cases.len());
-    assert!(failures.is_empty(), "{}\n\n{report}", failures.join("\n"));
+    cmp.finish("services.txt", &report);
 }

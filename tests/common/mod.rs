@@ -4,6 +4,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod diff;
 pub mod lab;
 pub mod services;
 pub mod util;
