@@ -9,11 +9,17 @@ child pays for tearing down its copy of the interpreter's address space at exec)
 figure is the rusage os.wait4 returns for exactly that child and every descendant it
 reaped. The same measurement of `/bin/true` is the exec floor printed beside each figure:
 what any program costs to be started this way.
+
+Also here, for every bench: /proc reading (a process's state and start time, name,
+command line, memory, network namespace) and a bounded run of any command with its
+rusage (`run_cmd`).
 """
+import math
 import os
 import select
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,25 +45,14 @@ def spawn(argv, env, errfd, timeout=None):
                (os.POSIX_SPAWN_DUP2, errfd, 2)]
     t0 = time.perf_counter()
     pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
-    timed_out = False
-    if timeout is not None:
-        # A pidfd becomes readable when the child exits; nothing polls meanwhile.
-        pidfd = os.pidfd_open(pid)
-        try:
-            if not select.select([pidfd], [], [], timeout)[0]:
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-                timed_out = True
-        finally:
-            os.close(pidfd)
-    while True:
-        try:
-            _, status, ru = os.wait4(pid, 0)
-            break
-        except InterruptedError:
-            continue
+    r = wait_pid(pid, timeout)
+    if r is None:
+        os.kill(pid, signal.SIGKILL)
+        _, _, ru = os.wait4(pid, 0)
+        return None, time.perf_counter() - t0, ru.ru_utime + ru.ru_stime
+    status, ru = r
     wall = time.perf_counter() - t0
-    rc = None if timed_out else os.waitstatus_to_exitcode(status)
-    return rc, wall, ru.ru_utime + ru.ru_stime
+    return os.waitstatus_to_exitcode(status), wall, ru.ru_utime + ru.ru_stime
 
 
 def run(agent, action, env, what=None):
@@ -100,10 +95,199 @@ def floor_ms(n, env=None):
 
 def rss_kb(pid):
     """VmRSS, RssAnon, RssFile of `pid` in kB (None once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            st = dict(line.split(":", 1) for line in f if ":" in line)
-    except OSError:
+    t = read_text(f"/proc/{pid}/status", 16384)
+    if t is None:
         return None
+    st = dict(line.split(":", 1) for line in t.splitlines() if ":" in line)
     val = lambda k: int(st[k].split()[0]) if k in st else None  # noqa: E731
     return {"rss": val("VmRSS"), "anon": val("RssAnon"), "file": val("RssFile")}
+
+
+# --------------------------------------------------------------------------
+# /proc helpers
+# --------------------------------------------------------------------------
+
+def proc_stat(pid):
+    """(state, ppid, starttime) or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data.rsplit(")", 1)[1].split()
+    return rest[0], int(rest[1]), int(rest[19])
+
+
+def proc_alive(pid, starttime=None):
+    st = proc_stat(pid)
+    if st is None:
+        return False
+    if starttime is not None and st[2] != starttime:
+        return False  # pid reused by another process
+    return st[0] not in ("Z", "X")
+
+
+def read_text(path, limit=4096):
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit).decode(errors="replace")
+    except OSError:
+        return None
+
+
+def proc_comm(pid):
+    t = read_text(f"/proc/{pid}/comm")
+    return t.strip() if t else None
+
+
+def proc_cmdline(pid):
+    t = read_text(f"/proc/{pid}/cmdline")
+    return t.replace("\0", " ").strip() if t else None
+
+
+def mem_info(pid):
+    """VmRSS etc. in kB from /proc/<pid>/status, Pss from smaps_rollup."""
+    out = {}
+    t = read_text(f"/proc/{pid}/status", 16384)
+    if t is None:
+        return None
+    for line in t.splitlines():
+        k, _, v = line.partition(":")
+        if k in ("VmRSS", "VmHWM", "VmSize", "RssAnon", "RssFile",
+                 "RssShmem"):
+            out[k + "_kB"] = int(v.split()[0])
+        elif k == "Threads":
+            out["Threads"] = int(v)
+    t = read_text(f"/proc/{pid}/smaps_rollup", 16384)
+    if t:
+        for line in t.splitlines():
+            if line.startswith("Pss:"):
+                out["Pss_kB"] = int(line.split()[1])
+    return out
+
+def netns_inode(pid):
+    """The inode of `pid`'s network namespace ("self" for this process), None once gone."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def pids_in_netns(ns):
+    """Live processes (not zombies) in the network namespace with inode `ns`, other than
+    this one, by pid."""
+    me = os.getpid()
+    return [int(d) for d in os.listdir("/proc")
+            if d.isdigit() and int(d) != me and netns_inode(d) == ns
+            and proc_alive(int(d))]
+
+
+def sh(*args, **kw):
+    """Run a set-up command (argv, never a shell); fail the bench if it fails."""
+    subprocess.run(args, check=True, **kw)
+
+
+# --------------------------------------------------------------------------
+# Child execution with rusage, always bounded
+# --------------------------------------------------------------------------
+
+HAVE_PIDFD = hasattr(os, "pidfd_open")
+
+
+def wait_pid(pid, timeout):
+    """Wait for child `pid`; returns (status, rusage), or None on timeout (the child is
+    left running). `timeout` None waits as long as it takes."""
+    if timeout is None:
+        while True:
+            try:
+                _, status, ru = os.wait4(pid, 0)
+                return status, ru
+            except InterruptedError:
+                continue
+    deadline = time.monotonic() + timeout
+    fd = None
+    if HAVE_PIDFD:
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            fd = None
+    try:
+        if fd is not None:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            while True:
+                rem = deadline - time.monotonic()
+                if rem <= 0:
+                    return None
+                if poller.poll(max(1, math.ceil(rem * 1000))):
+                    break
+            _, status, ru = os.wait4(pid, 0)
+            return status, ru
+        while True:  # fallback: poll with WNOHANG
+            wpid, status, ru = os.wait4(pid, os.WNOHANG)
+            if wpid == pid:
+                return status, ru
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.0005)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _kill_and_reap(p):
+    # The child runs in its own session, so its pgid == its pid.
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        wait_pid(p.pid, 5)
+    except ChildProcessError:
+        pass
+    p.returncode = -9
+
+
+class RunResult:
+    def __init__(self, argv, rc, wall, ru, out, err, timed_out):
+        self.argv, self.rc, self.timed_out = argv, rc, timed_out
+        self.wall_ms = wall * 1000.0
+        self.user_ms = ru.ru_utime * 1000.0 if ru else None
+        self.sys_ms = ru.ru_stime * 1000.0 if ru else None
+        self.cpu_ms = (self.user_ms + self.sys_ms) if ru else None
+        self.stdout, self.stderr = out, err
+
+    def brief(self):
+        return {"argv": self.argv, "rc": self.rc, "timed_out": self.timed_out,
+                "wall_ms": self.wall_ms, "cpu_ms": self.cpu_ms,
+                "stdout": self.stdout[-1500:], "stderr": self.stderr[-1500:]}
+
+
+def run_cmd(argv, env, timeout):
+    """Popen + os.wait4: rc, wall time and rusage (child + its reaped
+    descendants).  stdin=/dev/null, stdout/stderr to temp files (never pipes,
+    so a daemonised grandchild holding them cannot block us)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, env=env, cwd="/", stdin=subprocess.DEVNULL,
+                             stdout=out, stderr=err, start_new_session=True,
+                             close_fds=True)
+        try:
+            r = wait_pid(p.pid, timeout)
+            t1 = time.perf_counter()
+        except BaseException:
+            _kill_and_reap(p)
+            raise
+        if r is None:
+            _kill_and_reap(p)
+            rc, ru, timed_out = None, None, True
+        else:
+            status, ru = r
+            rc = os.waitstatus_to_exitcode(status)
+            p.returncode = rc
+            timed_out = False
+        out.seek(0)
+        err.seek(0)
+        o = out.read(65536).decode(errors="replace")
+        e = err.read(65536).decode(errors="replace")
+    return RunResult(argv, rc, t1 - t0, ru, o, e, timed_out)

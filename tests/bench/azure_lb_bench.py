@@ -54,6 +54,8 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agentrun  # noqa: E402
+from agentrun import (HAVE_PIDFD, mem_info, proc_alive, proc_cmdline,  # noqa: E402
+                      proc_comm, proc_stat, read_text, run_cmd)
 
 UPSTREAM_DEFAULT = "/usr/lib/ocf/resource.d/heartbeat/azure-lb"
 OCF_ROOT = "/usr/lib/ocf"
@@ -95,69 +97,6 @@ def install_signals(handler):
 def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr,
           flush=True)
-
-
-# --------------------------------------------------------------------------
-# /proc helpers
-# --------------------------------------------------------------------------
-
-def proc_stat(pid):
-    """(state, ppid, starttime) or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except OSError:
-        return None
-    rest = data.rsplit(")", 1)[1].split()
-    return rest[0], int(rest[1]), int(rest[19])
-
-
-def proc_alive(pid, starttime=None):
-    st = proc_stat(pid)
-    if st is None:
-        return False
-    if starttime is not None and st[2] != starttime:
-        return False  # pid reused by another process
-    return st[0] not in ("Z", "X")
-
-
-def read_text(path, limit=4096):
-    try:
-        with open(path, "rb") as f:
-            return f.read(limit).decode(errors="replace")
-    except OSError:
-        return None
-
-
-def proc_comm(pid):
-    t = read_text(f"/proc/{pid}/comm")
-    return t.strip() if t else None
-
-
-def proc_cmdline(pid):
-    t = read_text(f"/proc/{pid}/cmdline")
-    return t.replace("\0", " ").strip() if t else None
-
-
-def mem_info(pid):
-    """VmRSS etc. in kB from /proc/<pid>/status, Pss from smaps_rollup."""
-    out = {}
-    t = read_text(f"/proc/{pid}/status", 16384)
-    if t is None:
-        return None
-    for line in t.splitlines():
-        k, _, v = line.partition(":")
-        if k in ("VmRSS", "VmHWM", "VmSize", "RssAnon", "RssFile",
-                 "RssShmem"):
-            out[k + "_kB"] = int(v.split()[0])
-        elif k == "Threads":
-            out["Threads"] = int(v)
-    t = read_text(f"/proc/{pid}/smaps_rollup", 16384)
-    if t:
-        for line in t.splitlines():
-            if line.startswith("Pss:"):
-                out["Pss_kB"] = int(line.split()[1])
-    return out
 
 
 def tcp_rows():
@@ -309,104 +248,6 @@ def kill_procs(idents, grace=3.0):
             except ProcessLookupError:
                 pass
     return report
-
-
-# --------------------------------------------------------------------------
-# Child execution with rusage, always bounded
-# --------------------------------------------------------------------------
-
-HAVE_PIDFD = hasattr(os, "pidfd_open")
-
-
-def wait_pid(pid, timeout):
-    """Wait for child `pid`; returns (status, rusage) or None on timeout."""
-    deadline = time.monotonic() + timeout
-    fd = None
-    if HAVE_PIDFD:
-        try:
-            fd = os.pidfd_open(pid)
-        except OSError:
-            fd = None
-    try:
-        if fd is not None:
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            while True:
-                rem = deadline - time.monotonic()
-                if rem <= 0:
-                    return None
-                if poller.poll(max(1, math.ceil(rem * 1000))):
-                    break
-            _, status, ru = os.wait4(pid, 0)
-            return status, ru
-        while True:  # fallback: poll with WNOHANG
-            wpid, status, ru = os.wait4(pid, os.WNOHANG)
-            if wpid == pid:
-                return status, ru
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.0005)
-    finally:
-        if fd is not None:
-            os.close(fd)
-
-
-def _kill_and_reap(p):
-    # The child runs in its own session, so its pgid == its pid.
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        wait_pid(p.pid, 5)
-    except ChildProcessError:
-        pass
-    p.returncode = -9
-
-
-class RunResult:
-    def __init__(self, argv, rc, wall, ru, out, err, timed_out):
-        self.argv, self.rc, self.timed_out = argv, rc, timed_out
-        self.wall_ms = wall * 1000.0
-        self.user_ms = ru.ru_utime * 1000.0 if ru else None
-        self.sys_ms = ru.ru_stime * 1000.0 if ru else None
-        self.cpu_ms = (self.user_ms + self.sys_ms) if ru else None
-        self.stdout, self.stderr = out, err
-
-    def brief(self):
-        return {"argv": self.argv, "rc": self.rc, "timed_out": self.timed_out,
-                "wall_ms": self.wall_ms, "cpu_ms": self.cpu_ms,
-                "stdout": self.stdout[-1500:], "stderr": self.stderr[-1500:]}
-
-
-def run_cmd(argv, env, timeout):
-    """Popen + os.wait4: rc, wall time and rusage (child + its reaped
-    descendants).  stdin=/dev/null, stdout/stderr to temp files (never pipes,
-    so a daemonised grandchild holding them cannot block us)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(argv, env=env, cwd="/", stdin=subprocess.DEVNULL,
-                             stdout=out, stderr=err, start_new_session=True,
-                             close_fds=True)
-        try:
-            r = wait_pid(p.pid, timeout)
-            t1 = time.perf_counter()
-        except BaseException:
-            _kill_and_reap(p)
-            raise
-        if r is None:
-            _kill_and_reap(p)
-            rc, ru, timed_out = None, None, True
-        else:
-            status, ru = r
-            rc = os.waitstatus_to_exitcode(status)
-            p.returncode = rc
-            timed_out = False
-        out.seek(0)
-        err.seek(0)
-        o = out.read(65536).decode(errors="replace")
-        e = err.read(65536).decode(errors="replace")
-    return RunResult(argv, rc, t1 - t0, ru, o, e, timed_out)
 
 
 # --------------------------------------------------------------------------
@@ -1146,7 +987,7 @@ def build_rows(R, args):
     rows.append((f"held conns connected, client view (/{args.hold})",
                  _g(P, "upstream", "held_connected"),
                  _g(P, "rustha", "held_connected"), None, "-", None))
-    rows.append((f"held conns the server has a socket for",
+    rows.append(("held conns the server has a socket for",
                  _g(P, "upstream", "server_held"),
                  _g(P, "rustha", "server_held"), None, "-", None))
     up, rs = _g(P, "upstream", "ok_pct"), _g(P, "rustha", "ok_pct")

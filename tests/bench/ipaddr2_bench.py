@@ -31,14 +31,10 @@ import tempfile
 import time
 
 import agentrun
-from agentrun import run
+from agentrun import run, sh
 
 UPSTREAM = "/usr/lib/ocf/resource.d/heartbeat/IPaddr2"
 VIP = "192.0.2.10"
-
-
-def sh(*args):
-    subprocess.run(args, check=True)
 
 
 def lab():
@@ -72,35 +68,10 @@ def summary(xs, key):
     return {"median": statistics.median(v), "min": min(v), "max": max(v)}
 
 
-def netns_inode(pid):
-    try:
-        return os.stat(f"/proc/{pid}/ns/net").st_ino
-    except OSError:
-        return None
-
-
 def helpers_here():
     """Processes in our network namespace other than this one (we unshared it: each is a
     background helper an agent left running), by pid."""
-    me, ns = os.getpid(), netns_inode("self")
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit() and int(d) != me and netns_inode(d) == ns:
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] not in "ZX":
-                        out.append(int(d))
-            except (OSError, IndexError):
-                pass
-    return out
-
-
-def comm(pid):
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return "?"
+    return agentrun.pids_in_netns(agentrun.netns_inode("self"))
 
 
 def sample_helper_rss(limit_s=5.0, every_s=0.05):
@@ -116,7 +87,7 @@ def sample_helper_rss(limit_s=5.0, every_s=0.05):
         rs = [r for r in map(agentrun.rss_kb, pids) if r and r["rss"] is not None]
         if rs:
             samples.append({k: sum(r[k] for r in rs) for k in ("rss", "anon", "file")})
-            comms.update(comm(p) for p in pids)
+            comms.update(agentrun.proc_comm(p) or "?" for p in pids)
         time.sleep(every_s)
     if not samples:
         return None

@@ -30,14 +30,10 @@ import sys
 import tempfile
 
 import agentrun
-from agentrun import run
+from agentrun import run, sh
 
 UPSTREAM = "/usr/lib/ocf/resource.d/heartbeat"
 PAGE = "<html><body>rustha bench page</body></html>\n"
-
-
-def sh(*args, **kw):
-    subprocess.run(args, check=True, **kw)
 
 
 def nginx_site(d):
