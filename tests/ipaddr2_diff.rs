@@ -407,11 +407,7 @@ impl diff::Case for Case {
     /// Each step's exit code and the addresses on `vip0` after it.
     type Seen = Vec<(i32, Vec<String>)>;
     fn script(&self) -> Script<'_> {
-        Script {
-            name: self.name,
-            steps: self.steps,
-            differs: self.differs,
-        }
+        Script::new(self.name, self.steps, self.differs)
     }
     fn play(&self, side: Side) -> Self::Seen {
         // The state dir holds `<agent>/<instance>`: the link lives in a dir of its own.

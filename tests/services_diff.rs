@@ -525,11 +525,7 @@ impl diff::Case for Case {
     /// Each step's exit code, and how many processes were left running.
     type Seen = (Vec<i32>, usize);
     fn script(&self) -> Script<'_> {
-        Script {
-            name: self.name,
-            steps: self.steps,
-            differs: self.differs,
-        }
+        Script::new(self.name, self.steps, self.differs)
     }
     fn play(&self, side: Side) -> Self::Seen {
         play(self, side == Side::Ours)

@@ -33,6 +33,16 @@ pub struct Script<'a> {
     pub differs: &'a [Listed],
 }
 
+impl<'a> Script<'a> {
+    pub fn new(name: &'a str, steps: &'a [&'static str], differs: &'a [Listed]) -> Self {
+        Script {
+            name,
+            steps,
+            differs,
+        }
+    }
+}
+
 pub trait Case: Sync {
     /// What one side saw over the case (at least each step's exit code).
     type Seen: Send;
