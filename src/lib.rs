@@ -4,6 +4,7 @@ pub mod agents;
 pub mod daemon;
 pub mod dispatch;
 pub mod manpage;
+pub mod mountinfo;
 pub mod netlink;
 pub mod procfs;
 pub mod registry;
