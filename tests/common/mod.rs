@@ -5,6 +5,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod diff;
+pub mod disk;
 pub mod lab;
 pub mod services;
 pub mod util;
