@@ -277,7 +277,8 @@ fn init_datadir(site: &Site) {
     );
 }
 
-fn stage(case: &Case, ours: bool) -> Stage {
+fn stage(case: &Case, side: Side) -> Stage {
+    let ours = side == Side::Ours;
     let tag = if ours { "diff-ours" } else { "diff-up" };
     let dir = TempDir::new(tag);
     let state = TempDir::new(tag);
@@ -470,9 +471,9 @@ fn op(side: &mut Stage, agent: &str, what: &str) {
 }
 
 /// Play a case on one side, in a fresh namespace: the codes, and what is left running.
-fn play(case: &Case, ours: bool) -> (Vec<i32>, usize) {
+fn play(case: &Case, who: Side) -> (Vec<i32>, usize) {
     private_netns();
-    let mut side = stage(case, ours);
+    let mut side = stage(case, who);
     let mut codes = vec![];
     for step in case.steps {
         reap(&mut side.seen);
@@ -507,7 +508,7 @@ fn play(case: &Case, ours: bool) -> (Vec<i32>, usize) {
     for &p in &left {
         eprintln!(
             "{} left pid {p}: {}",
-            if ours { "ours" } else { "upstream" },
+            who.name(),
             std::fs::read_to_string(format!("/proc/{p}/cmdline"))
                 .unwrap_or_default()
                 .replace('\0', " ")
@@ -528,7 +529,7 @@ impl diff::Case for Case {
         Script::new(self.name, self.steps, self.differs)
     }
     fn play(&self, side: Side) -> Self::Seen {
-        play(self, side == Side::Ours)
+        play(self, side)
     }
     fn codes(seen: &Self::Seen) -> Vec<i32> {
         seen.0.clone()

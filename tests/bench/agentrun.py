@@ -95,12 +95,11 @@ def floor_ms(n, env=None):
 
 def rss_kb(pid):
     """VmRSS, RssAnon, RssFile of `pid` in kB (None once it is gone)."""
-    t = read_text(f"/proc/{pid}/status", 16384)
-    if t is None:
+    m = mem_info(pid, pss=False)
+    if m is None:
         return None
-    st = dict(line.split(":", 1) for line in t.splitlines() if ":" in line)
-    val = lambda k: int(st[k].split()[0]) if k in st else None  # noqa: E731
-    return {"rss": val("VmRSS"), "anon": val("RssAnon"), "file": val("RssFile")}
+    return {"rss": m.get("VmRSS_kB"), "anon": m.get("RssAnon_kB"),
+            "file": m.get("RssFile_kB")}
 
 
 # --------------------------------------------------------------------------
@@ -145,8 +144,8 @@ def proc_cmdline(pid):
     return t.replace("\0", " ").strip() if t else None
 
 
-def mem_info(pid):
-    """VmRSS etc. in kB from /proc/<pid>/status, Pss from smaps_rollup."""
+def mem_info(pid, pss=True):
+    """VmRSS etc. in kB from /proc/<pid>/status; with `pss`, Pss from smaps_rollup."""
     out = {}
     t = read_text(f"/proc/{pid}/status", 16384)
     if t is None:
@@ -158,12 +157,13 @@ def mem_info(pid):
             out[k + "_kB"] = int(v.split()[0])
         elif k == "Threads":
             out["Threads"] = int(v)
-    t = read_text(f"/proc/{pid}/smaps_rollup", 16384)
+    t = read_text(f"/proc/{pid}/smaps_rollup", 16384) if pss else None
     if t:
         for line in t.splitlines():
             if line.startswith("Pss:"):
                 out["Pss_kB"] = int(line.split()[1])
     return out
+
 
 def netns_inode(pid):
     """The inode of `pid`'s network namespace ("self" for this process), None once gone."""
