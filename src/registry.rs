@@ -3,6 +3,7 @@
 #[cfg(feature = "aws")]
 use crate::agents::aws_eni::AwsEni;
 use crate::agents::azure_lb::AzureLb;
+use crate::agents::filesystem::Filesystem;
 use crate::agents::ipaddr2::IpAddr2;
 use crate::agents::lighttpd::Lighttpd;
 use crate::agents::mysql::Mysql;
@@ -19,6 +20,7 @@ pub static AGENTS: &[&dyn DynAgent] = &[
     &Entry::<Svc<Nginx>>::new(),
     &Entry::<Svc<Lighttpd>>::new(),
     &Entry::<Svc<Mysql>>::new(),
+    &Entry::<Filesystem>::new(),
     #[cfg(feature = "aws")]
     &Entry::<AwsEni>::new(),
 ];

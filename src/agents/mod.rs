@@ -3,6 +3,7 @@
 #[cfg(feature = "aws")]
 pub mod aws_eni;
 pub mod azure_lb;
+pub mod filesystem;
 pub mod ipaddr2;
 pub mod lighttpd;
 pub mod mysql;
