@@ -291,6 +291,7 @@ pub fn fixture_kind(agent: &str) -> Option<FixtureKind> {
         "azure-lb" | "IPaddr2" => FixtureKind::Node,
         "nginx" | "lighttpd" | "mysql" => FixtureKind::Site,
         "aws-eni" => FixtureKind::Ec2,
+        "Filesystem" => FixtureKind::Disk,
         _ => return None,
     })
 }
@@ -303,6 +304,8 @@ pub enum FixtureKind {
     Site,
     /// moto's EC2 behind tests/aws/ec2sim.py plus the IMDS stub.
     Ec2,
+    /// A loop device with ext4 and a mount point, in a mount namespace of the thread's own.
+    Disk,
 }
 
 /// The fixture of `agent`, in the calling thread's (private) network namespace.
@@ -334,6 +337,22 @@ pub fn fixture(agent: &str) -> Fixture {
             params: vec![],
             _guard: None,
         },
+        FixtureKind::Disk => {
+            disk::private_mountns();
+            let dev = disk::Loop::new(64);
+            dev.mkfs("ext4", None, None);
+            let dir = TempDir::new("fx-disk");
+            let point = dir.path().join("mnt");
+            Fixture {
+                params: vec![
+                    ("device".into(), dev.dev.display().to_string()),
+                    ("directory".into(), point.display().to_string()),
+                    ("fstype".into(), "ext4".into()),
+                ],
+                // Dropped in this order: the mount point's directory, then the device.
+                _guard: Some(Box::new((dir, dev))),
+            }
+        }
     }
 }
 
