@@ -41,8 +41,7 @@ impl Mount {
         let mut h = head.split(' ');
         let id = h.next()?.parse().ok()?;
         let parent = h.next()?.parse().ok()?;
-        let (major, minor) = h.next()?.split_once(':')?;
-        let dev = (major.parse().ok()?, minor.parse().ok()?);
+        let dev = parse_dev(h.next()?)?;
         let root = PathBuf::from(unescape(h.next()?));
         let point = PathBuf::from(unescape(h.next()?));
         let options = h.next()?.split(',').map(str::to_owned).collect();
@@ -67,6 +66,12 @@ impl Mount {
             super_options,
         })
     }
+}
+
+/// A device number as mountinfo writes it, `major:minor` in decimal.
+pub fn parse_dev(s: &str) -> Option<(u32, u32)> {
+    let (major, minor) = s.split_once(':')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 /// The kernel writes space, tab, newline and backslash in paths as `\ooo` octal.

@@ -175,6 +175,21 @@ pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// Send `sig` through a pidfd (race-free against pid reuse); whether the kernel took it.
+pub fn pidfd_signal(pidfd: &OwnedFd, sig: nix::sys::signal::Signal) -> bool {
+    // SAFETY: plain syscall on a pidfd the caller holds.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig as i32,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    rc == 0
+}
+
 /// Ask `pid`'s sockets themselves (a duplicate of each fd via `pidfd_getfd`): is one of
 /// them listening on `port`? `None` when the kernel or policy does not allow it.
 fn listening_via_pidfd(pid: i32, port: u16) -> Option<Option<SocketAddr>> {

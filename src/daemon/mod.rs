@@ -281,16 +281,9 @@ fn wait_dead(id: &Identity, pidfd: Option<&OwnedFd>, deadline: &Deadline) -> boo
 
 fn signal(id: &Identity, pidfd: Option<&OwnedFd>, sig: Signal) {
     match pidfd {
-        // SAFETY: plain syscall on a pidfd we hold; race-free against pid reuse.
-        Some(fd) => unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                fd.as_raw_fd(),
-                sig as i32,
-                0,
-                0,
-            );
-        },
+        Some(fd) => {
+            procfs::pidfd_signal(fd, sig);
+        }
         None => {
             if id.is_alive() {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(id.pid), sig);

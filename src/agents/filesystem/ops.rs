@@ -55,11 +55,6 @@ fn rdev_of(p: &Path) -> Option<(u32, u32)> {
     })
 }
 
-fn devno(s: &str) -> Option<(u32, u32)> {
-    let (a, b) = s.split_once(':')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
-}
-
 /// The block device of a source, by udev's links (no fork): `None` when not a block
 /// source or not found that way.
 fn by_link(s: &Source) -> Option<PathBuf> {
@@ -159,7 +154,7 @@ enum Found {
 /// record, else by udev's links or the device node (no fork).
 fn identity(cfg: Option<&Config>, rec: Option<&Record>) -> (Option<(u32, u32)>, Option<String>) {
     if let Some(r) = rec {
-        if let Some(d) = r.get("dev").and_then(devno) {
+        if let Some(d) = r.get("dev").and_then(mountinfo::parse_dev) {
             return (Some(d), r.get("device").map(str::to_string));
         }
     }
@@ -541,9 +536,9 @@ pub fn monitor(cfg: Option<&Config>, ctx: &Ctx) -> Result<Status, OcfError> {
             )));
         }
     }
-    let check_ro = cfg.is_none_or(|c| c.check_readonly && !c.wants_ro());
+    let check_ro = cfg.is_some_and(|c| c.check_readonly && !c.wants_ro());
     let started_rw = rec.as_ref().is_none_or(|r| r.get("ro") != Some("1"));
-    if check_ro && started_rw && m.read_only() && cfg.is_some() {
+    if check_ro && started_rw && m.read_only() {
         return Err(OcfError::generic(format!(
             "{} is read-only now (remounted read-only, e.g. after I/O errors)",
             point.display()
@@ -631,26 +626,17 @@ fn signal_users(found: &[User], sig: Signal) -> Vec<OwnedFd> {
         if procfs::stat(u.pid).map(|s| s.start_time) != Some(u.start) {
             continue;
         }
-        // SAFETY: plain syscall on our own pidfd.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                fd.as_raw_fd(),
-                sig as i32,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
+        let sent = procfs::pidfd_signal(&fd, sig);
         if i < 20 {
             tracing::info!(
                 "sent {sig} to pid {} ({}, {}){}",
                 u.pid,
                 procfs::comm(u.pid).unwrap_or_default(),
                 u.how,
-                if rc == 0 { "" } else { " (failed)" }
+                if sent { "" } else { " (failed)" }
             );
         }
-        if rc == 0 {
+        if sent {
             fds.push(fd);
         }
     }
@@ -728,7 +714,7 @@ pub fn stop(cfg: Option<&Config>, ctx: &Ctx) -> Result<(), OcfError> {
         Some(c) if c.fast_stop => ctx.deadline.cap(Duration::from_secs(6)),
         _ => ctx.deadline,
     };
-    if let (Some(c), Some(true)) = (cfg, Some(ctx.check_level() == 20)) {
+    if let Some(c) = cfg.filter(|_| ctx.check_level() == 20) {
         let f = status_file(c, &m.point, ctx);
         let _ = bounded(
             &budget.cap(Duration::from_secs(2)),

@@ -430,13 +430,6 @@ pub fn check(p: &FilesystemParams, ctx: &Ctx) -> Result<Config, OcfError> {
         fstype,
         options,
     };
-    if matches!(ctx.check_level(), 0 | 10 | 20) {
-    } else if ctx.action == ocf::Action::Monitor {
-        return Err(OcfError::configured(format!(
-            "unsupported monitor depth OCF_CHECK_LEVEL={} (0, 10 or 20)",
-            ctx.check_level()
-        )));
-    }
     if ctx.env.is_clone() {
         let safe = CLONE_SAFE.contains(&cfg.fstype.as_str()) || cfg.wants_ro();
         if !safe && !p.force_clones {
