@@ -18,8 +18,9 @@ real fence device (drill/fence_rustha_drill: power cut = every process of the no
 killed, its addresses flushed, its link down); fencing on by default. Nothing leaves the
 machine: every address lives inside namespaces this tool creates and deletes.
 
-Stacks: azure (IPaddr2 + azure-lb), web (IPaddr2 + nginx), db (IPaddr2 + mysql +
-lighttpd), classroom (a bare IPaddr2), aws (aws-eni against an emulated EC2: `up --aws`
+Stacks: azure (IPaddr2 + azure-lb), web (IPaddr2 + nginx), db (IPaddr2 + Filesystem on a
+shared loop disk + mysql with its datadir there + lighttpd; the drills also check that the
+disk is never mounted on two nodes at once), classroom (a bare IPaddr2), aws (aws-eni against an emulated EC2: `up --aws`
 starts moto + tests/aws/ec2sim.py; the client's "ping" is then "some node has the ENI's
 address up" and the duplicate check "two nodes have it"). Drills: standby, move, graceful-stop, power-cut,
 kill-link-up, service-kill, vip-deleted, responder-kill, stop-failure. Each stack declares
@@ -174,7 +175,7 @@ def preflight(stack=None):
     if stack == "web":
         need.append("nginx")
     if stack == "db":
-        need += ["mariadbd", "mariadb-install-db", "lighttpd"]
+        need += ["mariadbd", "mariadb-install-db", "lighttpd", "losetup", "mkfs.ext4"]
     missing = [t for t in need if not shutil.which(t, path="/usr/sbin:/usr/bin:/sbin:/bin")]
     if missing:
         raise SystemExit(f"drill: missing {', '.join(missing)}: install the packages with "
@@ -494,6 +495,7 @@ def down(quiet=False):
                     killed.append(f"{p} ({comm})")
             time.sleep(0.1)
         sh("ip", "netns", "del", ns, check=False)
+    release_disk()
     if os.path.islink(FENCE_LINK) and os.readlink(FENCE_LINK).startswith(HERE):
         os.unlink(FENCE_LINK)
     if os.path.isdir(LAB):
@@ -539,16 +541,76 @@ http {{
 """)
 
 
+DISK_IMG = "shared-disk.img"
+
+
+def disk_dev():
+    """The lab's shared disk: the loop device recorded in LAB/shared-disk.dev, when that
+    device is still backed by the lab's image (never some other loop device)."""
+    try:
+        with open(os.path.join(LAB, "shared-disk.dev")) as f:
+            dev = f.read().strip()
+        with open(f"/sys/block/{os.path.basename(dev)}/loop/backing_file") as f:
+            backing = f.read().strip()
+    except OSError:
+        return None
+    return dev if backing == os.path.join(LAB, DISK_IMG) else None
+
+
+def disk_devno(dev):
+    st = os.stat(dev)
+    return f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+
+
+def mounted_on(i, devno):
+    """The mount points of the device devno in node i's mount namespace (its holder's)."""
+    h = holder(i)
+    if h is None:
+        return []
+    try:
+        with open(f"/proc/{h}/mountinfo") as f:
+            return [ln.split()[4] for ln in f if ln.split()[2] == devno]
+    except OSError:
+        return []
+
+
+def prepare_disk():
+    """The shared disk the db stack's Filesystem resource moves between the nodes: a loop
+    device on an image in the lab (the nodes share /dev, each mounts it in its own mount
+    namespace), ext4, with MariaDB's datadir installed on it. Made once per lab."""
+    if disk_dev():
+        return disk_dev()
+    img = os.path.join(LAB, DISK_IMG)
+    with open(img, "wb") as f:
+        f.truncate(192 << 20)
+    dev = sh("losetup", "--find", "--show", img).stdout.strip()
+    with open(os.path.join(LAB, "shared-disk.dev"), "w") as f:
+        f.write(dev + "\n")
+    sh("mkfs.ext4", "-q", "-F", dev)
+    # Installed in a mount namespace of its own: the mount dies with it, whatever happens.
+    mnt = shared("disk")
+    sh("unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+       'mount "$1" "$2" && mkdir -p "$2/data" "$2/tmp" && chown mysql:mysql "$2/data" "$2/tmp" '
+       '&& mariadb-install-db --defaults-file="$3" --datadir="$2/data" --user=mysql >/dev/null',
+       "sh", dev, mnt, shared("mysql", "my.cnf"))
+    return dev
+
+
+def release_disk():
+    """Detach the lab's loop device (by its recorded name, checked against the image)."""
+    dev = disk_dev()
+    if dev:
+        sh("losetup", "-d", dev, check=False)
+
+
 def prepare_db():
     prepare_web()
-    for sub in ("mysql/data", "mysql/tmp"):
-        os.makedirs(shared(sub), exist_ok=True)
-        shutil.chown(shared(sub), "mysql", "mysql")
+    os.makedirs(shared("mysql"), exist_ok=True)
+    os.makedirs(shared("disk"), exist_ok=True)
     with open(shared("mysql", "my.cnf"), "w") as f:
-        f.write(f"[mysqld]\nskip-networking\ninnodb_buffer_pool_size=16M\ntmpdir={shared('mysql/tmp')}\n")
-    if not os.path.isdir(shared("mysql", "data", "mysql")):
-        sh("mariadb-install-db", f"--defaults-file={shared('mysql/my.cnf')}",
-           f"--datadir={shared('mysql/data')}", "--user=mysql")
+        f.write(f"[mysqld]\nskip-networking\ninnodb_buffer_pool_size=16M\n"
+                f"innodb_log_file_size=16M\ntmpdir={shared('disk/tmp')}\n")
+    prepare_disk()
     with open(shared("lighttpd.conf"), "w") as f:
         f.write(f"""server.document-root = "{shared('www')}"
 server.port = 8080
@@ -556,8 +618,6 @@ server.pid-file = "/run/resource-agents/lighttpd.pid"
 server.errorlog = "/run/resource-agents/lighttpd-error.log"
 index-file.names = ( "index.html" )
 """)
-
-
 def stack_resources(stack, p):
     """(id, pcs create arguments) in group g, and the service the drills kill."""
     vip = ("vip", [f"ocf:{p}:IPaddr2", f"ip={VIP}", "cidr_netmask=24"])
@@ -568,14 +628,16 @@ def stack_resources(stack, p):
     if stack == "web":
         return [vip, ("web", [f"ocf:{p}:nginx", f"configfile={shared('nginx.conf')}"])], "web"
     if stack == "db":
+        disk = ("disk", [f"ocf:{p}:Filesystem", f"device={disk_dev()}",
+                         f"directory={shared('disk')}", "fstype=ext4"])
         db = ("db", [f"ocf:{p}:mysql", f"config={shared('mysql/my.cnf')}",
-                     f"datadir={shared('mysql/data')}",
+                     f"datadir={shared('disk/data')}",
                      "pid=/run/resource-agents/mysql/mysqld.pid",
                      "socket=/run/resource-agents/mysql/mysqld.sock",
                      "log=/run/resource-agents/mysql-error.log", "op", "start", "timeout=120s"])
         # No heartbeat agent for lighttpd: both providers use rustha's.
         www = ("www", ["ocf:rustha:lighttpd", f"configfile={shared('lighttpd.conf')}"])
-        return [vip, db, www], "db"
+        return [vip, disk, db, www], "db"
     if stack == "aws":
         with open(os.path.join(LAB, "aws.json")) as f:
             aws = json.load(f)
@@ -795,6 +857,32 @@ class EniProbe:
         return self.samples
 
 
+class DiskWatch:
+    """For a stack with the shared disk: every 0.1 s, the nodes that have it mounted (by
+    device number, in each node's mount namespace). Samples `disk` with the node list:
+    the shared disk must never be mounted on two nodes at once."""
+
+    def __init__(self):
+        self.stop_ev = threading.Event()
+        self.samples = []
+        self.devno = disk_devno(disk_dev())
+        self.t = threading.Thread(target=self.loop, daemon=True)
+        self.t.start()
+
+    def loop(self):
+        n = (lab_conf() or {"nodes": 0})["nodes"]
+        while not self.stop_ev.is_set():
+            t = time.time()
+            have = [i for i in range(1, n + 1) if mounted_on(i, self.devno)]
+            self.samples.append({"k": "disk", "t": t, "nodes": have})
+            time.sleep(max(0.0, 0.1 - (time.time() - t)))
+
+    def stop(self):
+        self.stop_ev.set()
+        self.t.join()
+        return self.samples
+
+
 class Probe:
     def __init__(self, path, stack):
         self.path = path
@@ -915,7 +1003,8 @@ STACKS = {
         "providers": ["rustha", "heartbeat"],
     },
     "db": {
-        "what": "IPaddr2 + mysql + lighttpd",
+        "what": "IPaddr2 + Filesystem (a shared loop disk) + mysql + lighttpd",
+        "disk": True,
         "service": ("db", ("unix", "/run/resource-agents/mysql/mysqld.sock")),
         "probes": {"http": 8080},
         "applies": _NODE + ["service-kill", "vip-deleted", "stop-failure"],
@@ -1308,6 +1397,20 @@ def analyse(drill, stack, t0, t_end, samples, events, active):
         answered = {m for t, m in arps if rt <= t < min(nxt, rt + 0.09)}
         if len(answered) > 1:
             dup.append(round(rt - t0, 3))
+    if STACKS[stack].get("disk"):
+        # The shared disk: proven when it was mounted on exactly one node just before the
+        # injection; a failure when two nodes had it at once at any time after.
+        base = [s for s in samples if s["k"] == "disk" and t0 - BASELINE_S <= s["t"] < t0]
+        if not base or len(base[-1]["nodes"]) != 1:
+            res["unproven"].append("the shared disk was not mounted on exactly one node just "
+                                   "before the injection: no double-mount check")
+            res["disk_checked"] = False
+        else:
+            res["disk_checked"] = True
+        twice = [round(s["t"] - t0, 3) for s in samples
+                 if s["k"] == "disk" and t0 <= s["t"] <= t_end and len(s["nodes"]) > 1]
+        res["double_mount"] = bool(twice)
+        res["double_mount_at_s"] = twice[:5]
     res["arp_macs"] = macs
     res["duplicate_vip"] = bool(dup)
     res["duplicate_checked"] = arp_ok
@@ -1328,13 +1431,16 @@ def run_drill(drill, stack, provider, out):
     active = wait_until("the stack running", 120, lambda: group_node(ids))
     probe_path = os.path.join(out, f"{drill}-{provider}.probe.jsonl")
     probe = (EniProbe if stack == "aws" else Probe)(probe_path, stack)
+    disk = DiskWatch() if STACKS[stack].get("disk") else None
     try:
-        return drill_with_probe(drill, stack, provider, out, ids, active, probe)
+        return drill_with_probe(drill, stack, provider, out, ids, active, probe, disk)
     finally:
         probe.stop()
+        if disk:
+            disk.stop()
 
 
-def drill_with_probe(drill, stack, provider, out, ids, active, probe):
+def drill_with_probe(drill, stack, provider, out, ids, active, probe, disk=None):
     # The baseline: every probe must answer before the damage is done (bounded; a probe
     # that never answers is reported as such, and the drill fails).
     t_probe = time.time()
@@ -1372,7 +1478,7 @@ def drill_with_probe(drill, stack, provider, out, ids, active, probe):
     t_rec = time.time()
     time.sleep(2.0)  # watch the client a little longer
     t_end = time.time()
-    samples = probe.stop()
+    samples = probe.stop() + (disk.stop() if disk else [])
     events = cluster_events(t0)
     res = analyse(drill, stack, t0, t_end, samples, events, active)
     res.update(provider=provider, stack=stack, recovered=bool(recovered),
@@ -1444,9 +1550,16 @@ def probe_cell(r, kind, field):
     return fmt(v[field]) if field == "gap_s" else str(v[field])
 
 
+def disk_cell(r):
+    if not r.get("disk_checked"):
+        return "**unproven**"
+    return "**YES**" if r.get("double_mount") else "no"
+
+
 def report(results, out, meta, problems):
     svc_kind = next(iter(STACKS[meta["stack"]]["probes"]), None)
     svc_head = {"tcp": "TCP gap", "http": "HTTP gap"}.get(svc_kind)
+    has_disk = STACKS[meta["stack"]].get("disk", False)
     lines = ["# rustha drill report", "",
              f"{meta['nodes']} nodes, fencing {'on' if meta['fencing'] else 'off'}, corosync token "
              f"{meta['token_ms']} ms, stack `{meta['stack']}` ({STACKS[meta['stack']]['what']}), "
@@ -1457,8 +1570,10 @@ def report(results, out, meta, problems):
              "A probe's numbers are only shown when that probe answered during the baseline "
              f"({BASELINE_S} s before the injection); otherwise it reads *unproven* and the drill fails.", "",
              "| drill | provider | result | recovered | on | detect | fence | VIP start | ping gap | lost | "
-             + (f"{svc_head} | " if svc_head else "") + "dup | timeline |",
-             "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if svc_head else "") + "---|---|"]
+             + (f"{svc_head} | " if svc_head else "") + "dup | "
+             + ("disk twice | " if has_disk else "") + "timeline |",
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if svc_head else "")
+             + ("---|" if has_disk else "") + "---|---|"]
     for r in results:
         name = f"{r['drill']} ({r['provider']}, {r['stack']})"
         mine = [p[len(name) + 2:] for p in problems if p.startswith(name + ": ")]
@@ -1470,7 +1585,9 @@ def report(results, out, meta, problems):
             f"{fmt(r['fence_s'])} | {fmt(r['vip_start_s'])} | {probe_cell(r, 'ping', 'gap_s')} | "
             f"{probe_cell(r, 'ping', 'lost')} | "
             + (f"{probe_cell(r, svc_kind, 'gap_s')} | " if svc_head else "")
-            + f"{dup} | [svg]({r['drill']}-{r['provider']}.svg) |")
+            + f"{dup} | "
+            + (f"{disk_cell(r)} | " if has_disk else "")
+            + f"[svg]({r['drill']}-{r['provider']}.svg) |")
     provs = sorted({r["provider"] for r in results})
     if len(provs) > 1:
         lines += ["", "## Side by side (ping gap / recovered after, seconds)", "",
@@ -1490,6 +1607,9 @@ def report(results, out, meta, problems):
               "address), the injection as a dashed line, and the cluster's events (failed "
               "monitor, node lost, fencing, stop, start) as labelled lines, from the nodes' "
               "Pacemaker logs."]
+    if has_disk:
+        lines.insert(4, "db stack: *disk twice* checks every 0.1 s, in each node's mount namespace, "
+                        "that the shared disk is never mounted on two nodes at once.")
     if meta["stack"] == "aws":
         lines.insert(4, "aws stack: *ping* here means \"some node has the ENI's address up\" "
                         "(sampled every 0.1 s), *dup* \"two nodes have it at once\".")
@@ -1510,6 +1630,8 @@ def score(results, conf):
             problems.append(f"{name}: not recovered")
         if r["duplicate_vip"]:
             problems.append(f"{name}: duplicate VIP at {r['duplicate_at_s']} s")
+        if r.get("double_mount"):
+            problems.append(f"{name}: the shared disk mounted on two nodes at {r['double_mount_at_s']} s")
         if r.get("restore_error"):
             problems.append(f"{name}: {r['restore_error']}")
         if conf["fencing"] and r["drill"] in ("power-cut", "kill-link-up", "stop-failure") and r["fence_s"] is None:
@@ -1594,7 +1716,16 @@ def selftest():
 
     conf = {"nodes": 2, "fencing": True, "token_ms": 1000}
 
+    def disk(start, end, nodes, step=0.1):
+        out, t = [], start
+        while t < end:
+            out.append({"k": "disk", "t": round(t, 3), "nodes": nodes(t)})
+            t += step
+        return out
+
     def result(samples, stack="db", drill="service-kill"):
+        if STACKS[stack].get("disk") and not any(s["k"] == "disk" for s in samples):
+            samples = samples + disk(T0 - 2, T0 + 5, lambda t: [1])
         r = analyse(drill, stack, T0, T0 + 5, samples, [], "node1")
         r.update(provider="rustha", recovered=True, recovered_on="node1", recovered_s=1.0)
         return r
@@ -1676,6 +1807,23 @@ def selftest():
             r = result(smp, stack="classroom", drill="kill-link-up")
             self.assertTrue(r["duplicate_vip"])
             self.assertIn("duplicate VIP", " ".join(score([r], conf)))
+
+        def test_the_shared_disk_on_two_nodes_fails_and_needs_one_mount_before(self):
+            ok = series("ping", T0 - 2, T0 + 5, lambda t: True) + arp(T0 - 2, T0 + 5)
+            ok += series("http", T0 - 2, T0 + 5, lambda t: True)
+            moved = disk(T0 - 2, T0 + 5, lambda t: [1] if t < T0 + 1 else [] if t < T0 + 2 else [2])
+            r = result(ok + moved, drill="move")
+            self.assertTrue(r["disk_checked"])
+            self.assertFalse(r["double_mount"])
+            self.assertEqual(score([r], conf), [])
+            twice = disk(T0 - 2, T0 + 5, lambda t: [1] if t < T0 + 1 else [1, 2])
+            r = result(ok + twice, drill="move")
+            self.assertTrue(r["double_mount"])
+            self.assertIn("shared disk mounted on two nodes", " ".join(score([r], conf)))
+            never = disk(T0 - 2, T0 + 5, lambda t: [])
+            r = result(ok + never, drill="move")
+            self.assertFalse(r["disk_checked"])
+            self.assertIn("no double-mount check", " ".join(score([r], conf)))
 
         def test_http_check_accepts_1_0_and_1_1_and_wants_the_page(self):
             body = b"\r\n\r\n" + PAGE
