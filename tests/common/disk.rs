@@ -65,6 +65,11 @@ impl Loop {
         run(c.arg(&self.dev));
     }
 
+    /// The image file behind the device.
+    pub fn image(&self) -> PathBuf {
+        self._file.path().join("disk.img")
+    }
+
     /// The device number files on it have (`st_rdev` of the block device).
     pub fn devno(&self) -> (u32, u32) {
         use std::os::unix::fs::MetadataExt;

@@ -439,6 +439,14 @@ fn read_block(device: PathBuf, deadline: &Deadline) -> Result<(), OcfError> {
         if n < 0 {
             return Err(std::io::Error::last_os_error());
         }
+        // A device with a filesystem on it has its first block: less is a device that
+        // shrank or went away under the mount.
+        if (n as usize) < b.len() {
+            return Err(std::io::Error::other(format!(
+                "read {n} of its first {} bytes",
+                b.len()
+            )));
+        }
         Ok(())
     })?;
     r.map_err(|e| OcfError::generic(format!("cannot read device {}: {e}", d.display())))
