@@ -622,3 +622,90 @@ fn chroot_with_sleep(root: &Path) {
         std::fs::copy(&sleep, root.join("bin/sleep")).unwrap();
     }
 }
+
+/// The dead-server case. This kernel has no NFS client (no `nfs` in /proc/filesystems, no
+/// modules to load), so the stand-in is what hangs the same way: a FUSE filesystem whose
+/// daemon is frozen (fuse2fs, SIGSTOP), where any request to it blocks until the daemon
+/// answers or the connection is aborted. Depth 0 answers from mountinfo at once; depth 20
+/// fails inside the deadline instead of hanging; stop finds the user by mount id without
+/// asking the daemon anything (statx with AT_STATX_DONT_SYNC), signals it and unmounts
+/// (`umount -f` in the kill phase aborts the connection), all inside the deadline.
+#[test]
+fn a_frozen_fuse_daemon_keeps_monitor_and_stop_inside_the_deadline() {
+    require_root();
+    require_tool("fuse2fs");
+    private_mountns();
+    let fs = Fs::new("fuse");
+    let img = fs.dir.path().join("fs.img");
+    std::fs::File::create(&img)
+        .and_then(|f| f.set_len(32 << 20))
+        .unwrap();
+    ok(
+        &out(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img)),
+        "mkfs",
+    );
+    std::fs::create_dir_all(fs.point()).unwrap();
+    let mut procs = Procs::default();
+    let daemon = procs.push(
+        Command::new("fuse2fs")
+            .arg("-f")
+            .arg(&img)
+            .arg(fs.point())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for _ in 0..100 {
+        if mounted_dev(&fs.point()).is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        mounted_dev(&fs.point()).map(|d| d.1),
+        Some("fuse.ext4".to_string())
+    );
+    let timeout_ms = 6000u64;
+    let env = fs
+        .env(img.to_str().unwrap(), "fuse.ext4")
+        .var("OCF_RESKEY_CRM_meta_timeout", &timeout_ms.to_string());
+    ok(&env.run(&fs.agent, "start"), "start (already mounted)");
+    ok(
+        &env.clone().interval(10000).run(&fs.agent, "monitor"),
+        "monitor",
+    );
+    let user = procs.push(sleeper_in(&fs.point().join("lost+found")).spawn().unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    let pid = nix::unistd::Pid::from_raw(daemon as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let bound = std::time::Duration::from_millis(timeout_ms + 1500);
+    let timed = |e: &Env, action: &str| {
+        let t = std::time::Instant::now();
+        let r = e.run(&fs.agent, action);
+        let took = t.elapsed();
+        assert!(took < bound, "{action} took {took:?}: {}", r.stderr);
+        r
+    };
+    ok(
+        &timed(&env.clone().interval(10000), "monitor"),
+        "depth 0 with the daemon frozen",
+    );
+    let r = timed(
+        &env.clone().interval(10000).var("OCF_CHECK_LEVEL", "20"),
+        "monitor",
+    );
+    code(&r, 1, "depth 20 with the daemon frozen");
+    assert!(
+        r.reason().unwrap_or_default().contains("timeout"),
+        "{}",
+        r.stderr
+    );
+    let r = timed(&env, "stop");
+    ok(&r, "stop with the daemon frozen");
+    assert_eq!(mounted_dev(&fs.point()), None, "unmounted");
+    assert!(procs.gone(user), "the user was not stopped");
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+}

@@ -535,12 +535,18 @@ pub fn monitor(cfg: Option<&Config>, ctx: &Ctx) -> Result<Status, OcfError> {
         }
         Found::Ours(m) => m,
     };
-    if let Some((a, b)) = dev {
-        if !Path::new(&format!("/sys/dev/block/{a}:{b}")).exists() {
+    // A block device's own number (not the mount's: btrfs and FUSE mounts have an
+    // anonymous one): its node and its sysfs entry must still be there. /dev is devtmpfs
+    // and /sys sysfs, neither can hang.
+    if let Some(d) = device.as_deref() {
+        let gone = match rdev_of(Path::new(d)) {
+            Some((a, b)) => !Path::new(&format!("/sys/dev/block/{a}:{b}")).exists(),
+            None => true,
+        };
+        if gone {
             return Err(OcfError::generic(format!(
-                "the device of {} ({a}:{b}, {}) is gone",
-                point.display(),
-                m.source
+                "the device of {} ({d}) is gone",
+                point.display()
             )));
         }
     }

@@ -135,6 +135,18 @@ pub const NOT_BLOCK: &[&str] = &[
 /// Types `umount -f` helps with (an unreachable server).
 pub const NETWORK: &[&str] = &["nfs4", "nfs", "aznfs", "efs", "cifs", "smbfs"];
 
+/// A FUSE filesystem served by a daemon (sshfs, s3fs, fuse2fs, ...): its source is the
+/// daemon's argument, not a block device, and `umount -f` aborts its connection (what
+/// frees a stop from a hung daemon). fuseblk (ntfs-3g on a disk) is block-backed.
+pub fn is_fuse(fstype: &str) -> bool {
+    fstype == "fuse" || fstype.starts_with("fuse.")
+}
+
+/// Never on a local block device: [`NOT_BLOCK`] and FUSE.
+pub fn not_block(fstype: &str) -> bool {
+    NOT_BLOCK.contains(&fstype) || is_fuse(fstype)
+}
+
 /// Types upstream does not fsck on `run_fsck=auto`.
 const NO_FSCK: &[&str] = &[
     "ext4",
@@ -209,7 +221,7 @@ pub struct Config {
 impl Config {
     /// A block device (so its identity is its device number), as upstream decides it.
     pub fn is_block(&self) -> bool {
-        !NOT_BLOCK.contains(&self.fstype.as_str())
+        !not_block(&self.fstype)
             && !self.has_option("loop")
             && !matches!(&self.source, Source::Other(_))
     }
@@ -219,8 +231,9 @@ impl Config {
     pub fn wants_ro(&self) -> bool {
         self.has_option("ro")
     }
+    /// Served from elsewhere (a server, a FUSE daemon): `umount -f` in the kill phase.
     pub fn is_network(&self) -> bool {
-        NETWORK.contains(&self.fstype.as_str())
+        NETWORK.contains(&self.fstype.as_str()) || is_fuse(&self.fstype)
     }
     /// Where `force_unmount=move` moves the mount: `<parent>/.<name>`.
     pub fn moved_point(&self) -> PathBuf {
@@ -265,7 +278,7 @@ pub fn parse_source(raw: &str, fstype: &str) -> Result<Source, OcfError> {
             }
         }
     }
-    if raw.starts_with('/') && !raw.starts_with("//") && !NOT_BLOCK.contains(&fstype) {
+    if raw.starts_with('/') && !raw.starts_with("//") && !not_block(fstype) {
         return Ok(Source::Block(PathBuf::from(raw)));
     }
     Ok(Source::Other(raw.to_string()))
@@ -486,6 +499,18 @@ mod tests {
         assert_eq!(
             parse_source("/srv/a", "none").unwrap(),
             Source::Other("/srv/a".into())
+        );
+        // FUSE: the daemon's argument, never a block device; fuseblk is one.
+        for t in ["fuse.sshfs", "fuse.ext4", "fuse"] {
+            assert_eq!(
+                parse_source("/srv/img", t).unwrap(),
+                Source::Other("/srv/img".into())
+            );
+            assert!(is_fuse(t));
+        }
+        assert_eq!(
+            parse_source("/dev/sdc1", "fuseblk").unwrap(),
+            Source::Block("/dev/sdc1".into())
         );
         for bad in [" /dev/sdb1", "/dev/sdb1 ", "-U", "UUID=", "-L a b", ""] {
             assert!(parse_source(bad, "ext4").is_err(), "{bad:?}");
