@@ -120,6 +120,9 @@ bench: build
 	for a in nginx mysql lighttpd; do ln -sfn $(RELEASE_BIN) $(CARGO_TARGET_DIR)/bench/$$a; done
 	python3 tests/bench/services_bench.py --rustha-dir $(CARGO_TARGET_DIR)/bench \
 	  --json $(CARGO_TARGET_DIR)/bench-services.json
+	ln -sfn $(RELEASE_BIN) $(CARGO_TARGET_DIR)/bench/Filesystem
+	python3 tests/bench/filesystem_bench.py --rustha $(CARGO_TARGET_DIR)/bench/Filesystem \
+	  --json $(CARGO_TARGET_DIR)/bench-filesystem.json
 
 # Failure-injection drills on a real 2-node Pacemaker + Corosync cluster in namespaces,
 # rustha's agents and the heartbeat ones side by side; report in drill-results/<time>/.
