@@ -3,7 +3,8 @@
 //! loop device of its own (ext4) in a mount namespace of its own, both at the same time.
 //! Steps are agent actions (`probe` = a monitor without an interval) or things done
 //! behind the agent's back (`!...`): unmounting it, remounting it read-only, another
-//! device on the mount point, users on the mount. The exit codes must match except for
+//! device on the mount point, users on the mount; `!other-mounted` is a check (0: the
+//! other device is still mounted, 1: it is not). The exit codes must match except for
 //! the listed deliberate differences; after each case, no user of the mount may be left
 //! alive on either side, and both sides must agree on whether the mount is still there.
 
@@ -99,7 +100,14 @@ fn cases() -> Vec<Case> {
             name: "another device on the mount point",
             naming: "dev",
             params: &[],
-            steps: &["!mount-other", "probe", "start", "stop", "!umount-other"],
+            steps: &[
+                "!mount-other",
+                "probe",
+                "start",
+                "stop",
+                "!other-mounted",
+                "!umount-other",
+            ],
             differs: &[
                 (
                     1,
@@ -114,6 +122,13 @@ fn cases() -> Vec<Case> {
                     0,
                     "start refuses to take another device's mount for its own, nor mounts \
                      over it (upstream: already mounted, 0)",
+                ),
+                (
+                    4,
+                    0,
+                    1,
+                    "after the stop the other device is still mounted (0) on ours; \
+                     upstream's stop unmounted it (1)",
                 ),
             ],
         },
@@ -234,6 +249,10 @@ fn play(case: &Case, side: Side) -> Seen {
             "!mount-other" => {
                 others = Some(Mounted::new(&[], &other.dev, &point));
                 0
+            }
+            "!other-mounted" => {
+                let t = mounts();
+                i32::from(!t.iter().any(|m| m.dev == other.devno()))
             }
             "!umount-other" => {
                 others = None;
