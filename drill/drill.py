@@ -857,6 +857,27 @@ class EniProbe:
         return self.samples
 
 
+MARKER = "drill-marker"
+
+
+def write_marker(i, text):
+    """Write the marker file on the shared disk as node i sees it (through its holder's
+    root: /proc/<pid>/root is that process's view of the mounts)."""
+    path = f"/proc/{holder(i)}/root{shared('disk', MARKER)}"
+    with open(path, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_marker(i):
+    try:
+        with open(f"/proc/{holder(i)}/root{shared('disk', MARKER)}") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 class DiskWatch:
     """For a stack with the shared disk: every 0.1 s, the nodes that have it mounted (by
     device number, in each node's mount namespace). Samples `disk` with the node list:
@@ -1451,6 +1472,16 @@ def drill_with_probe(drill, stack, provider, out, ids, active, probe, disk=None)
             if all(baseline(seen, k, now) is None for k in probe_kinds(stack)) or now - t_probe > 15:
                 break
         time.sleep(0.1)
+    token = None
+    if disk:
+        # Data on the shared disk, written (and fsync'ed) through the active node's own
+        # mount before the damage: after the recovery it must be there on the node that
+        # then runs the stack (the disk moved with the service, not an empty mount point).
+        token = f"{drill}-{provider}-{time.time():.3f}\n"
+        try:
+            write_marker(node_index(active), token)
+        except OSError as e:
+            token = f"cannot write on the shared disk on {active} before the injection: {e}"
     t0 = time.time()
     undo = inject(drill, stack, active, provider)
     recovered = None
@@ -1483,6 +1514,10 @@ def drill_with_probe(drill, stack, provider, out, ids, active, probe, disk=None)
     res = analyse(drill, stack, t0, t_end, samples, events, active)
     res.update(provider=provider, stack=stack, recovered=bool(recovered),
                recovered_on=recovered, recovered_s=round(t_rec - t0, 3) if recovered else None)
+    if token and token.startswith("cannot write"):
+        res["unproven"].append(token)
+    elif token and recovered:
+        res["data_on_disk"] = read_marker(node_index(recovered)) == token
     # Back to normal for the next drill.
     undo()
     in_node(live_nodes()[0], "crm_resource", "--cleanup", check=False)
@@ -1553,7 +1588,8 @@ def probe_cell(r, kind, field):
 def disk_cell(r):
     if not r.get("disk_checked"):
         return "**unproven**"
-    return "**YES**" if r.get("double_mount") else "no"
+    data = {True: "ok", False: "**MISSING**"}.get(r.get("data_on_disk"), "–")
+    return ("**YES**" if r.get("double_mount") else "no") + f"; data {data}"
 
 
 def report(results, out, meta, problems):
@@ -1571,7 +1607,7 @@ def report(results, out, meta, problems):
              f"({BASELINE_S} s before the injection); otherwise it reads *unproven* and the drill fails.", "",
              "| drill | provider | result | recovered | on | detect | fence | VIP start | ping gap | lost | "
              + (f"{svc_head} | " if svc_head else "") + "dup | "
-             + ("disk twice | " if has_disk else "") + "timeline |",
+             + ("disk twice; data after | " if has_disk else "") + "timeline |",
              "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if svc_head else "")
              + ("---|" if has_disk else "") + "---|---|"]
     for r in results:
@@ -1609,7 +1645,9 @@ def report(results, out, meta, problems):
               "Pacemaker logs."]
     if has_disk:
         lines.insert(4, "db stack: *disk twice* checks every 0.1 s, in each node's mount namespace, "
-                        "that the shared disk is never mounted on two nodes at once.")
+                        "that the shared disk is never mounted on two nodes at once; *data after*: "
+                        "a file written (fsync) on the disk through the active node before the "
+                        "injection is read back through the node that runs the stack after it.")
     if meta["stack"] == "aws":
         lines.insert(4, "aws stack: *ping* here means \"some node has the ENI's address up\" "
                         "(sampled every 0.1 s), *dup* \"two nodes have it at once\".")
@@ -1630,6 +1668,9 @@ def score(results, conf):
             problems.append(f"{name}: not recovered")
         if r["duplicate_vip"]:
             problems.append(f"{name}: duplicate VIP at {r['duplicate_at_s']} s")
+        if r.get("data_on_disk") is False:
+            problems.append(f"{name}: the data written on the shared disk before the injection "
+                            f"is not there on {r['recovered_on']} after the recovery")
         if r.get("double_mount"):
             problems.append(f"{name}: the shared disk mounted on two nodes at {r['double_mount_at_s']} s")
         if r.get("restore_error"):
@@ -1816,6 +1857,8 @@ def selftest():
             self.assertTrue(r["disk_checked"])
             self.assertFalse(r["double_mount"])
             self.assertEqual(score([r], conf), [])
+            r["data_on_disk"] = False
+            self.assertIn("is not there on node1 after the recovery", " ".join(score([r], conf)))
             twice = disk(T0 - 2, T0 + 5, lambda t: [1] if t < T0 + 1 else [1, 2])
             r = result(ok + twice, drill="move")
             self.assertTrue(r["double_mount"])
