@@ -1,5 +1,5 @@
 //! Upstream's own test suite: the `ocft` case files that resource-agents ships for the
-//! agents we replace (IPaddr2, IPaddr2v4, IPaddr2v6, mysql; nginx has none), adapted
+//! agents we replace (IPaddr2, IPaddr2v4, IPaddr2v6, mysql, Filesystem; nginx has none), adapted
 //! copies in tests/ocft/configs (TEST-NET addresses, veth interfaces in a private
 //! network namespace, a private MariaDB; every CASE, name and expected code kept),
 //! run by the real `ocft` tool (`ocft make` + `ocft test -v`, through tests/ocft/run.sh)
@@ -31,7 +31,13 @@ const CONFIGS: &[(&str, &str)] = &[
     ("IPaddr2v4", "IPaddr2"),
     ("IPaddr2v6", "IPaddr2"),
     ("mysql", "mysql"),
+    ("Filesystem", "Filesystem"),
 ];
+
+/// Configurations whose runs take a loop device with upstream's `loopbackeddev make`
+/// (`losetup -f`, then `losetup DEV FILE`: two runs at once can pick the same free
+/// device), and re-attach it by number in a case: their two runs go one after the other.
+const ONE_AT_A_TIME: &[&str] = &["Filesystem"];
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Kind {
@@ -327,6 +333,10 @@ impl Drop for Netns {
 /// Run one configuration against one agent directory with the real ocft, in a
 /// namespace of its own; everything it made is removed before this returns.
 fn run_config(config: &str, agent: &str, rustha: bool, text: &str) -> ConfigRun {
+    static LOOPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME
+        .contains(&config)
+        .then(|| LOOPS.lock().unwrap_or_else(|e| e.into_inner()));
     let who = if rustha { "rustha" } else { "heartbeat" };
     let work = TempDir::new(&format!("ocft-{who}-{config}"));
     let cfgdir = work.path().join("configs");
