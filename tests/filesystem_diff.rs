@@ -113,22 +113,23 @@ fn cases() -> Vec<Case> {
                     1,
                     7,
                     0,
-                    "another device on the mount point is not this resource: a probe says 7 \
-                     (upstream: running, because something is mounted there)",
+                    "another device on the mount point is not this resource: a probe says 7, \
+                     as upstream's main since f2cfc150d (4.12: running, because something \
+                     is mounted there)",
                 ),
                 (
                     2,
                     1,
                     0,
                     "start refuses to take another device's mount for its own, nor mounts \
-                     over it (upstream: already mounted, 0)",
+                     over it: 1, as upstream's main (4.12: already mounted, 0)",
                 ),
                 (
                     4,
                     0,
                     1,
-                    "after the stop the other device is still mounted (0) on ours; \
-                     upstream's stop unmounted it (1)",
+                    "after the stop the other device is still mounted (0) on ours, as on \
+                     upstream's main (its stop sees 7 there); 4.12's stop unmounted it (1)",
                 ),
             ],
         },
