@@ -677,7 +677,6 @@ fn a_frozen_fuse_daemon_keeps_monitor_and_stop_inside_the_deadline() {
         "monitor",
     );
     let user = procs.push(sleeper_in(&fs.point().join("lost+found")).spawn().unwrap());
-    std::thread::sleep(std::time::Duration::from_millis(200));
 
     let pid = nix::unistd::Pid::from_raw(daemon as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
@@ -708,4 +707,56 @@ fn a_frozen_fuse_daemon_keeps_monitor_and_stop_inside_the_deadline() {
     assert_eq!(mounted_dev(&fs.point()), None, "unmounted");
     assert!(procs.gone(user), "the user was not stopped");
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+}
+
+/// force_unmount=true,move: the mount is moved to <parent>/.<name> before the users are
+/// signalled (the mount point is free at once: a new user cannot walk into it), then
+/// unmounted there; nothing is left mounted at either place, and the next start mounts
+/// at the real point again. force_unmount=false signals nobody: stop fails (1, naming
+/// a user) while a user holds it, and succeeds once the user has gone.
+#[test]
+fn force_unmount_move_frees_the_point_first_and_false_signals_nobody() {
+    require_root();
+    private_mountns();
+    let disk = Loop::new(32);
+    disk.mkfs("ext4", None, None);
+    let fs = Fs::new("move");
+    let moved = fs.dir.path().join(".mnt");
+    let env = fs
+        .env(disk.dev.to_str().unwrap(), "ext4")
+        .param("force_unmount", "true,move")
+        .param("signal_delay", "1");
+    ok(&env.run(&fs.agent, "start"), "start");
+    let mut procs = Procs::default();
+    let user = procs.push(sleeper_in(&fs.point()).spawn().unwrap());
+    let r = env.run(&fs.agent, "stop");
+    ok(&r, "stop with move");
+    assert!(r.stderr.contains("moved"), "{}", r.stderr);
+    assert!(procs.gone(user));
+    assert_eq!(mounted_dev(&fs.point()), None);
+    assert_eq!(mounted_dev(&moved), None, "nothing left at the moved point");
+    ok(&env.run(&fs.agent, "start"), "start again");
+    assert_eq!(mounted_dev(&fs.point()).map(|d| d.0), Some(disk.devno()));
+    ok(&env.run(&fs.agent, "stop"), "stop without users");
+
+    let keep = fs
+        .env(disk.dev.to_str().unwrap(), "ext4")
+        .param("force_unmount", "false")
+        .var("OCF_RESKEY_CRM_meta_timeout", "2000");
+    ok(&keep.run(&fs.agent, "start"), "start");
+    let user = procs.push(sleeper_in(&fs.point()).spawn().unwrap());
+    let r = keep.run(&fs.agent, "stop");
+    code(&r, 1, "stop while a user holds it, force_unmount=false");
+    assert!(
+        r.reason().unwrap_or_default().contains("busy"),
+        "{}",
+        r.stderr
+    );
+    assert!(alive(user as i32), "force_unmount=false signalled a user");
+    assert!(mounted_dev(&fs.point()).is_some());
+    let c = procs.0.iter_mut().find(|c| c.id() == user).unwrap();
+    c.kill().unwrap();
+    c.wait().unwrap();
+    ok(&keep.run(&fs.agent, "stop"), "stop after the user left");
+    assert_eq!(mounted_dev(&fs.point()), None);
 }

@@ -562,19 +562,11 @@ fn nginx_and_mysql_match_upstream_except_for_documented_differences() {
     // One case at a time: both sides' servers listen on the same ports (in their own
     // namespaces) and mariadb-install-db is heavy.
     let cmp = diff::compare(&cases, Schedule::OneCaseAtATime);
-    let mut report = String::new();
-    for p in &cmp.played {
-        report.push_str(&format!("{}\n", p.case.name));
-        for (step, (o, u, mark)) in p.case.steps.iter().zip(&p.codes) {
-            report.push_str(&format!(
-                "  {step:<14} ours {o:>2}  upstream {u:>2}  {}\n",
-                mark.label()
-            ));
-        }
-        report.push_str(&format!(
+    let report = cmp.step_report(|p| {
+        format!(
             "  left running: ours {}, upstream {}\n",
             p.ours.1, p.upstream.1
-        ));
-    }
+        )
+    });
     cmp.finish("services.txt", &report);
 }

@@ -93,6 +93,48 @@ def floor_ms(n, env=None):
             "wall_ms": statistics.median(f["wall"]) * 1000}
 
 
+def ocf_env(instance, state, interval_ms, params):
+    """What Pacemaker's executor gives an agent: OCF 1.1, a 'timeout' (params may set
+    another), the state directories of both providers on `state`, the `params` as
+    OCF_RESKEY_*; a recurring monitor's interval when `interval_ms`."""
+    e = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "OCF_ROOT": "/usr/lib/ocf",
+        "OCF_RA_VERSION_MAJOR": "1",
+        "OCF_RA_VERSION_MINOR": "1",
+        "OCF_RESOURCE_INSTANCE": instance,
+        "OCF_RESKEY_CRM_meta_timeout": "20000",
+        "HA_RSCTMP": state,
+        "RUSTHA_STATE_DIR": state,
+    }
+    e.update({f"OCF_RESKEY_{k}": v for k, v in params.items()})
+    if interval_ms:
+        e["OCF_RESKEY_CRM_meta_interval"] = str(interval_ms)
+    return e
+
+
+def summary(xs, key):
+    """Median, min and max of `key` over the runs `xs`."""
+    v = [x[key] for x in xs]
+    return {"median": statistics.median(v), "min": min(v), "max": max(v)}
+
+
+def ratio_rows(up, us, rows):
+    """Table rows heartbeat | rustha | ratio | target for (name, key, unit, target) of
+    medians; the monitor's CPU row names the exec floor measured beside it."""
+    out = []
+    for name, key, unit, target in rows:
+        a, b = up[key]["median"], us[key]["median"]
+        ratio = a / b if b > 0 else float("inf")
+        verdict = "" if target is None else (f"≥{target}× " + ("PASS" if ratio >= target else "FAIL"))
+        if key == "monitor_cpu_ms":
+            # What any program costs to be started the same way (posix_spawn + wait4).
+            name += (f" [exec floor /bin/true: {up['exec_floor_cpu_ms']:.2f} / "
+                     f"{us['exec_floor_cpu_ms']:.2f} ms]")
+        out.append(f"| {name} | {a:.2f} {unit} | {b:.2f} {unit} | {ratio:.1f}× | {verdict} |")
+    return out
+
+
 def rss_kb(pid):
     """VmRSS, RssAnon, RssFile of `pid` in kB (None once it is gone)."""
     m = mem_info(pid, pss=False)

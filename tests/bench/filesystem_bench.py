@@ -69,27 +69,9 @@ class Disk:
 
 
 def env_for(disk, state, interval_ms):
-    e = {
-        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "OCF_ROOT": "/usr/lib/ocf",
-        "OCF_RA_VERSION_MAJOR": "1",
-        "OCF_RA_VERSION_MINOR": "1",
-        "OCF_RESOURCE_INSTANCE": "benchfs",
-        "OCF_RESKEY_CRM_meta_timeout": "60000",
-        "OCF_RESKEY_device": disk.dev,
-        "OCF_RESKEY_directory": disk.point,
-        "OCF_RESKEY_fstype": "ext4",
-        "HA_RSCTMP": state,
-        "RUSTHA_STATE_DIR": state,
-    }
-    if interval_ms:
-        e["OCF_RESKEY_CRM_meta_interval"] = str(interval_ms)
-    return e
-
-
-def summary(xs, key):
-    v = [x[key] for x in xs]
-    return {"median": statistics.median(v), "min": min(v), "max": max(v)}
+    return agentrun.ocf_env("benchfs", state, interval_ms, {
+        "CRM_meta_timeout": "60000", "device": disk.dev, "directory": disk.point,
+        "fstype": "ext4"})
 
 
 def users(point, n):
@@ -164,33 +146,26 @@ def measure(agent, disk, state, n, user_counts):
         if disk.mounted():
             sys.exit(f"{agent}: stop with {u} users returned 0 and left it mounted")
         stops[str(u)] = dict(s, users=u, found=found, missed=missed)
-    m_cpu = summary(mons, "cpu")
+    m_cpu = agentrun.summary(mons, "cpu")
     return {
         "monitor_cpu_ms": {k: v * 1000 for k, v in m_cpu.items()},
-        "monitor_wall_ms": {k: v * 1000 for k, v in summary(mons, "wall").items()},
-        "monitor_forks": summary(mons, "forks"),
+        "monitor_wall_ms": {k: v * 1000 for k, v in agentrun.summary(mons, "wall").items()},
+        "monitor_forks": agentrun.summary(mons, "forks"),
         "exec_floor_cpu_ms": statistics.median(f["cpu_ms"] for f in floor),
-        "start_stop_wall_ms": {k: v * 1000 for k, v in summary(cycles, "wall").items()},
-        "start_stop_cpu_ms": {k: v * 1000 for k, v in summary(cycles, "cpu").items()},
-        "start_stop_forks": summary(cycles, "forks"),
+        "start_stop_wall_ms": {k: v * 1000 for k, v in agentrun.summary(cycles, "wall").items()},
+        "start_stop_cpu_ms": {k: v * 1000 for k, v in agentrun.summary(cycles, "cpu").items()},
+        "start_stop_forks": agentrun.summary(cycles, "forks"),
         "stop_with_users": stops,
     }
 
 
 def table(up, us):
     out = ["| metric | heartbeat | rustha | ratio | target |", "|---|---|---|---|---|"]
-    for name, key, unit, target in (
-            ("monitor depth 0 CPU (median)", "monitor_cpu_ms", "ms", 30),
-            ("monitor depth 0 wall (median)", "monitor_wall_ms", "ms", None),
-            ("start+stop wall (median)", "start_stop_wall_ms", "ms", None),
-            ("start+stop CPU (median)", "start_stop_cpu_ms", "ms", None)):
-        a, b = up[key]["median"], us[key]["median"]
-        ratio = a / b if b > 0 else float("inf")
-        verdict = "" if target is None else (f"≥{target}× " + ("PASS" if ratio >= target else "FAIL"))
-        if key == "monitor_cpu_ms":
-            name += (f" [exec floor /bin/true: {up['exec_floor_cpu_ms']:.2f} / "
-                     f"{us['exec_floor_cpu_ms']:.2f} ms]")
-        out.append(f"| {name} | {a:.2f} {unit} | {b:.2f} {unit} | {ratio:.1f}× | {verdict} |")
+    out += agentrun.ratio_rows(up, us, (
+        ("monitor depth 0 CPU (median)", "monitor_cpu_ms", "ms", 30),
+        ("monitor depth 0 wall (median)", "monitor_wall_ms", "ms", None),
+        ("start+stop wall (median)", "start_stop_wall_ms", "ms", None),
+        ("start+stop CPU (median)", "start_stop_cpu_ms", "ms", None)))
     for u, a in up["stop_with_users"].items():
         b = us["stop_with_users"][u]
         ratio = a["wall"] / b["wall"] if b["wall"] > 0 else float("inf")

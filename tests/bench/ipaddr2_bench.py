@@ -46,26 +46,7 @@ def lab():
 
 
 def env_for(tmp, interval_ms):
-    e = {
-        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "OCF_ROOT": "/usr/lib/ocf",
-        "OCF_RA_VERSION_MAJOR": "1",
-        "OCF_RA_VERSION_MINOR": "1",
-        "OCF_RESOURCE_INSTANCE": "benchvip",
-        "OCF_RESKEY_CRM_meta_timeout": "20000",
-        "OCF_RESKEY_ip": VIP,
-        "OCF_RESKEY_cidr_netmask": "24",
-        "HA_RSCTMP": tmp,
-        "RUSTHA_STATE_DIR": tmp,
-    }
-    if interval_ms:
-        e["OCF_RESKEY_CRM_meta_interval"] = str(interval_ms)
-    return e
-
-
-def summary(xs, key):
-    v = [x[key] for x in xs]
-    return {"median": statistics.median(v), "min": min(v), "max": max(v)}
+    return agentrun.ocf_env("benchvip", tmp, interval_ms, {"ip": VIP, "cidr_netmask": "24"})
 
 
 def helpers_here():
@@ -140,17 +121,17 @@ def measure(agent, n):
     run(agent, "stop", env)
     sh("umount", tmp)
     os.rmdir(tmp)
-    m_cpu = summary(mons, "cpu")
+    m_cpu = agentrun.summary(mons, "cpu")
     return {
         "monitor_cpu_ms": {k: v * 1000 for k, v in m_cpu.items()},
-        "monitor_wall_ms": {k: v * 1000 for k, v in summary(mons, "wall").items()},
-        "monitor_forks": summary(mons, "forks"),
+        "monitor_wall_ms": {k: v * 1000 for k, v in agentrun.summary(mons, "wall").items()},
+        "monitor_forks": agentrun.summary(mons, "forks"),
         "exec_floor_cpu_ms": statistics.median(f["cpu_ms"] for f in floor),
         "sender_rss": sender,
-        "start_stop_wall_ms": {k: v * 1000 for k, v in summary(cycles, "wall").items()},
-        "start_stop_cpu_ms": {k: v * 1000 for k, v in summary(cycles, "cpu").items()},
-        "start_stop_forks": summary(cycles, "forks"),
-        "start_stop_fg_forks": summary(fg_cycles, "forks"),
+        "start_stop_wall_ms": {k: v * 1000 for k, v in agentrun.summary(cycles, "wall").items()},
+        "start_stop_cpu_ms": {k: v * 1000 for k, v in agentrun.summary(cycles, "cpu").items()},
+        "start_stop_forks": agentrun.summary(cycles, "forks"),
+        "start_stop_fg_forks": agentrun.summary(fg_cycles, "forks"),
         # 100 VIPs, one monitor each every 10 s: CPU seconds per second = share of a core.
         "core_share_100_vips_pct": 100 * 100 * m_cpu["median"] / 10.0,
     }
@@ -164,15 +145,7 @@ def table(up, us, nc):
         ("start+stop CPU (median)", "start_stop_cpu_ms", "ms", None),
     ]
     out = ["| metric | heartbeat | rustha | ratio | target |", "|---|---|---|---|---|"]
-    for name, key, unit, target in rows:
-        a, b = up[key]["median"], us[key]["median"]
-        ratio = a / b if b > 0 else float("inf")
-        verdict = "" if target is None else (f"≥{target}× " + ("PASS" if ratio >= target else "FAIL"))
-        if key == "monitor_cpu_ms":
-            # What any program costs to be started the same way (posix_spawn + wait4).
-            name += (f" [exec floor /bin/true: {up['exec_floor_cpu_ms']:.2f} / "
-                     f"{us['exec_floor_cpu_ms']:.2f} ms]")
-        out.append(f"| {name} | {a:.2f} {unit} | {b:.2f} {unit} | {ratio:.1f}× | {verdict} |")
+    out += agentrun.ratio_rows(up, us, rows)
     hs, rs = up.get("sender_rss"), us.get("sender_rss")
     if hs and rs:
         out.append(f"| background ARP sender RSS, median while it runs ({hs['comm']} / "

@@ -179,6 +179,23 @@ pub fn compare<C: Case>(cases: &[C], schedule: Schedule) -> Comparison<'_, C> {
 }
 
 impl<C: Case> Comparison<'_, C> {
+    /// Each case's name, then one line per step: the step, both codes and its mark;
+    /// `extra` adds lines after a case's steps (what else the suite compares).
+    pub fn step_report(&self, extra: impl Fn(&Played<'_, C>) -> String) -> String {
+        let mut report = String::new();
+        for p in &self.played {
+            report.push_str(&format!("{}\n", p.case.script().name));
+            for (step, (o, u, mark)) in p.case.script().steps.iter().zip(&p.codes) {
+                report.push_str(&format!(
+                    "  {step:<14} ours {o:>2}  upstream {u:>2}  {}\n",
+                    mark.label()
+                ));
+            }
+            report.push_str(&extra(p));
+        }
+        report
+    }
+
     /// Print the report and the count, keep the report in `$RUSTHA_DIFF_REPORT/<suite>`
     /// when that is set, and fail with every failure.
     pub fn finish(self, suite: &str, report: &str) {

@@ -747,7 +747,7 @@ fn unmount(
     moved: Option<&Path>,
 ) -> Result<(), OcfError> {
     let network =
-        cfg.is_some_and(Config::is_network) || super::params::NETWORK.contains(&m.fstype.as_str());
+        cfg.is_some_and(Config::is_network) || super::params::served_from_elsewhere(&m.fstype);
     // Nobody should be using it: try first, before looking for users.
     if umount_all(m.id, false, budget)? {
         tracing::info!("unmounted {}", m.point.display());

@@ -142,6 +142,11 @@ pub fn is_fuse(fstype: &str) -> bool {
     fstype == "fuse" || fstype.starts_with("fuse.")
 }
 
+/// [`NETWORK`] types and FUSE: what `umount -f` can free from a dead server or daemon.
+pub fn served_from_elsewhere(fstype: &str) -> bool {
+    NETWORK.contains(&fstype) || is_fuse(fstype)
+}
+
 /// Never on a local block device: [`NOT_BLOCK`] and FUSE.
 pub fn not_block(fstype: &str) -> bool {
     NOT_BLOCK.contains(&fstype) || is_fuse(fstype)
@@ -233,7 +238,7 @@ impl Config {
     }
     /// Served from elsewhere (a server, a FUSE daemon): `umount -f` in the kill phase.
     pub fn is_network(&self) -> bool {
-        NETWORK.contains(&self.fstype.as_str()) || is_fuse(&self.fstype)
+        served_from_elsewhere(&self.fstype)
     }
     /// Where `force_unmount=move` moves the mount: `<parent>/.<name>`.
     pub fn moved_point(&self) -> PathBuf {
