@@ -316,6 +316,43 @@ fn a_device_that_returns_nothing_fails_the_depth_10_monitor() {
     assert_eq!(mounted_dev(&fs.point()), None);
 }
 
+/// The device node gone (what the kernel does to a disk that left: devtmpfs drops its
+/// node; a loop device cannot be detached while mounted, so the node here is one the test
+/// made with mknod for the loop device's number, then removes): depth 0 fails with a
+/// reason naming the device, and stop still unmounts (0).
+#[test]
+fn a_device_node_that_vanished_fails_the_monitor_and_stop_still_unmounts() {
+    require_root();
+    private_mountns();
+    let disk = Loop::new(32);
+    disk.mkfs("ext4", None, None);
+    let fs = Fs::new("vanished");
+    let node = fs.dir.path().join("sdz");
+    let (major, minor) = disk.devno();
+    nix::sys::stat::mknod(
+        &node,
+        nix::sys::stat::SFlag::S_IFBLK,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+        nix::sys::stat::makedev(major.into(), minor.into()),
+    )
+    .unwrap();
+    let env = fs.env(node.to_str().unwrap(), "ext4");
+    ok(&env.run(&fs.agent, "start"), "start");
+    assert_eq!(mounted_dev(&fs.point()).map(|d| d.0), Some(disk.devno()));
+    ok(
+        &env.clone().interval(10000).run(&fs.agent, "monitor"),
+        "monitor",
+    );
+    std::fs::remove_file(&node).unwrap();
+    let r = env.clone().interval(10000).run(&fs.agent, "monitor");
+    code(&r, 1, "monitor with the device node gone");
+    let why = r.reason().unwrap_or_default();
+    assert!(why.contains("is gone") && why.contains("sdz"), "{why}");
+    ok(&env.run(&fs.agent, "stop"), "stop");
+    assert_eq!(mounted_dev(&fs.point()), None);
+    code(&env.run(&fs.agent, "monitor"), 7, "probe after stop");
+}
+
 /// Stop with 100 processes on the mount, found by mount id: 40 with their cwd there, 30
 /// with an open file on it, 10 mapping a file of it (python mmap, the file closed), 10
 /// with their root there (chroot), 9 in a child mount namespace (its copy of the mount),
