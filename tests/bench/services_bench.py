@@ -104,16 +104,8 @@ SITES = {"nginx": nginx_site, "mysql": mysql_site, "lighttpd": lighttpd_site}
 
 
 def base_env(state, params, instance):
-    e = {
-        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        "OCF_ROOT": "/usr/lib/ocf",
-        "OCF_RA_VERSION_MAJOR": "1",
-        "OCF_RA_VERSION_MINOR": "1",
-        "OCF_RESOURCE_INSTANCE": instance,
-        "OCF_RESKEY_CRM_meta_timeout": "120000",
-        "HA_RSCTMP": state,
-        "RUSTHA_STATE_DIR": state,
-    }
+    """`params` are whole OCF_RESKEY_* names (what the site functions return)."""
+    e = agentrun.ocf_env(instance, state, 0, {"CRM_meta_timeout": "120000"})
     e.update(params)
     return e
 
