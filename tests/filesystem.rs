@@ -6,12 +6,12 @@
 
 mod common;
 
-use common::disk::{mounts, private_mountns, Loop, Mounted};
+use common::disk::{mounts, private_mountns, unique_label, unique_uuid, Loop, Mounted};
 use common::*;
 use rustha::mountinfo::at;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 /// One Filesystem resource: its agent link, state directory and mount point.
 struct Fs {
@@ -69,39 +69,6 @@ fn code(r: &Run, want: i32, what: &str) {
     assert_eq!(r.code, want, "{what}: {}{}", r.stdout, r.stderr);
 }
 
-/// Processes a test started: killed and reaped when it ends, whatever happened.
-#[derive(Default)]
-struct Procs(Vec<Child>);
-
-impl Procs {
-    fn push(&mut self, c: Child) -> u32 {
-        let pid = c.id();
-        self.0.push(c);
-        pid
-    }
-    /// Has the process exited (killed by the agent)? Waits up to 5 s for it (the agent
-    /// returned after its pidfd reported the exit; this only reaps it).
-    fn gone(&mut self, pid: u32) -> bool {
-        let c = self.0.iter_mut().find(|c| c.id() == pid).unwrap();
-        for _ in 0..100 {
-            if c.try_wait().unwrap().is_some() {
-                return true;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        false
-    }
-}
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in self.0.iter_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// `sleep` with its working directory in `cwd`.
 fn sleeper_in(cwd: &Path) -> Command {
     let mut c = Command::new("sleep");
@@ -117,28 +84,6 @@ fn mounted_dev(point: &Path) -> Option<((u32, u32), String)> {
     at(&t, point).map(|m| (m.dev, m.fstype.clone()))
 }
 
-fn uniq(tag: &str) -> String {
-    let i = instance(tag);
-    // Labels: ext4 16 characters, xfs 12.
-    format!("r{}", &i[i.len().saturating_sub(10)..]).replace('-', "")
-}
-
-/// A UUID no other test's device has (from the pid and a counter).
-fn fresh_uuid() -> String {
-    let i = instance("u");
-    let n: u64 = i.bytes().fold(1469598103934665603u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(1099511628211)
-    });
-    format!(
-        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        (n >> 32) as u32,
-        (n >> 16) as u16,
-        n & 0xfff,
-        (n >> 20) & 0xfff,
-        std::process::id() as u64 * 1000 + (n & 0xfff)
-    )
-}
-
 /// Every way of naming the device upstream accepts (UUID=, -U, --uuid=, LABEL=, -L,
 /// --label=), on ext4 and on xfs: each form mounts that very device (by device number),
 /// monitors at depths 0, 10 and 20, stops, and probes 7 after.
@@ -150,7 +95,7 @@ fn uuid_and_label_forms_mount_the_right_device_on_ext4_and_xfs() {
     private_mountns();
     for (fstype, mib) in [("ext4", 64), ("xfs", 320)] {
         let disk = Loop::new(mib);
-        let (uuid, label) = (fresh_uuid(), uniq(fstype));
+        let (uuid, label) = (unique_uuid(), unique_label(fstype));
         disk.mkfs(fstype, Some(&label), Some(&uuid));
         let fs = Fs::new(fstype);
         for form in [
@@ -380,7 +325,7 @@ fn stop_finds_100_users_by_mount_id_and_kills_only_them() {
     let elsewhere = fs.dir.path().join("elsewhere");
     let _other = Mounted::new(&[], &other_disk.dev, &elsewhere);
 
-    let mut procs = Procs::default();
+    let mut procs = Children::default();
     let mut users = vec![];
     for _ in 0..40 {
         users.push(procs.push(sleeper_in(&p.join("work")).spawn().unwrap()));
@@ -500,7 +445,7 @@ fn a_bind_mount_stop_kills_its_users_and_not_the_underlying_filesystems() {
         "monitor",
     );
 
-    let mut procs = Procs::default();
+    let mut procs = Children::default();
     let user = procs.push(sleeper_in(&fs.point().join("sub")).spawn().unwrap());
     // Below the bind mount, on the same filesystem, through the underlying mount: the very
     // directory the bind shows, and another one.
@@ -611,7 +556,7 @@ fn bad_input_is_refused_with_a_reason_and_leaves_nothing_behind() {
         r.stderr
     );
     let r = fs
-        .env(&format!("UUID={}", fresh_uuid()), "ext4")
+        .env(&format!("UUID={}", unique_uuid()), "ext4")
         .run(&fs.agent, "start");
     assert!(r.code == 5 || r.code == 1, "{}{}", r.stdout, r.stderr);
     assert!(r.reason().is_some(), "{}", r.stderr);
@@ -682,7 +627,7 @@ fn a_frozen_fuse_daemon_keeps_monitor_and_stop_inside_the_deadline() {
         "mkfs",
     );
     std::fs::create_dir_all(fs.point()).unwrap();
-    let mut procs = Procs::default();
+    let mut procs = Children::default();
     let daemon = procs.push(
         Command::new("fuse2fs")
             .arg("-f")
@@ -764,7 +709,7 @@ fn force_unmount_move_frees_the_point_first_and_false_signals_nobody() {
         .param("force_unmount", "true,move")
         .param("signal_delay", "1");
     ok(&env.run(&fs.agent, "start"), "start");
-    let mut procs = Procs::default();
+    let mut procs = Children::default();
     let user = procs.push(sleeper_in(&fs.point()).spawn().unwrap());
     let r = env.run(&fs.agent, "stop");
     ok(&r, "stop with move");

@@ -12,7 +12,7 @@
 mod common;
 
 use common::diff::{self, Listed, Schedule, Script, Side};
-use common::disk::{mounts, private_mountns, Loop, Mounted};
+use common::disk::{mounts, private_mountns, unique_label, unique_uuid, Loop, Mounted};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -179,18 +179,6 @@ fn upstream() -> PathBuf {
     PathBuf::from("/usr/lib/ocf/resource.d/heartbeat/Filesystem")
 }
 
-#[derive(Default)]
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in self.0.iter_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn sh_in(cwd: &Path, script: &str) -> Child {
     Command::new("sh")
         .args(["-c", script])
@@ -214,14 +202,7 @@ fn play(case: &Case, side: Side) -> Seen {
     let disk = Loop::new(32);
     let other = Loop::new(32);
     let i = instance(tag);
-    let label = format!("d{}", &i[i.len().saturating_sub(10)..]).replace('-', "");
-    let uuid = format!(
-        "{:08x}-0000-4000-8000-{:012x}",
-        std::process::id(),
-        i.bytes()
-            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
-            & 0xffff_ffff_ffff
-    );
+    let (label, uuid) = (unique_label(tag), unique_uuid());
     disk.mkfs("ext4", Some(&label), Some(&uuid));
     other.mkfs("ext4", None, None);
     let work = TempDir::new(&format!("fsdiff-{tag}"));
@@ -244,7 +225,7 @@ fn play(case: &Case, side: Side) -> Seen {
     for (k, v) in case.params {
         env = env.param(k, v);
     }
-    let mut procs = Procs::default();
+    let mut procs = Children::default();
     let mut others: Option<Mounted> = None;
     let mut codes = vec![];
     for step in case.steps {
@@ -260,11 +241,7 @@ fn play(case: &Case, side: Side) -> Seen {
             }
             "!release" => {
                 // The users go away by themselves (killed here, by handle, and reaped).
-                for c in procs.0.iter_mut() {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                }
-                procs.0.clear();
+                procs.end_all();
                 0
             }
             "!umount" => {

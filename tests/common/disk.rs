@@ -87,6 +87,28 @@ impl Drop for Loop {
     }
 }
 
+/// A filesystem label no other test's device has (ext4 takes 16 characters, xfs 12).
+pub fn unique_label(tag: &str) -> String {
+    let i = super::instance(tag);
+    format!("r{}", &i[i.len().saturating_sub(10)..]).replace('-', "")
+}
+
+/// A UUID no other test's device has (from the pid and the instance counter).
+pub fn unique_uuid() -> String {
+    let i = super::instance("u");
+    let n: u64 = i.bytes().fold(1469598103934665603u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(1099511628211)
+    });
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (n >> 32) as u32,
+        (n >> 16) as u16,
+        n & 0xfff,
+        (n >> 20) & 0xfff,
+        std::process::id() as u64 * 1000 + (n & 0xfff)
+    )
+}
+
 /// A mount made by a test: unmounted (its own mount point) on drop.
 pub struct Mounted(pub PathBuf);
 

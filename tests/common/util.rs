@@ -1,6 +1,7 @@
 //! Small helpers every integration test uses: the checkout, running a command, signals,
-//! bounded waits, directories other users must reach, free ports, and the processes of a
-//! network namespace found by its identity (inode), never by a name.
+//! bounded waits, directories other users must reach, free ports, the processes of a
+//! network namespace found by its identity (inode), never by a name, and the child
+//! processes a test started (killed and reaped by handle).
 
 use super::Run;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -88,4 +89,44 @@ pub fn live_with_start_time(pids: &[i32]) -> Vec<(i32, u64)> {
         .filter(|(_, s)| s.state != 'Z')
         .map(|(p, s)| (p, s.start_time))
         .collect()
+}
+
+/// Processes a test started (`std::process::Child`), killed and reaped when the test
+/// ends, whatever happened.
+#[derive(Default)]
+pub struct Children(pub Vec<std::process::Child>);
+
+impl Children {
+    /// Keep `c`; its pid.
+    pub fn push(&mut self, c: std::process::Child) -> u32 {
+        let pid = c.id();
+        self.0.push(c);
+        pid
+    }
+    /// Has the process `pid` (one of ours) exited? Reaps it, waiting up to 5 s: for a
+    /// process an agent has just stopped, which it saw exit on its pidfd.
+    pub fn gone(&mut self, pid: u32) -> bool {
+        let c = self.0.iter_mut().find(|c| c.id() == pid).unwrap();
+        for _ in 0..100 {
+            if c.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+    /// Kill and reap every one now.
+    pub fn end_all(&mut self) {
+        for c in self.0.iter_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.0.clear();
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        self.end_all();
+    }
 }
