@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use ocf::params::Support;
 use ocf::{ContentType, DynAgent, ParamSpec};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -65,6 +66,11 @@ fn malformed(p: &ParamSpec) -> Option<&'static str> {
         ContentType::Boolean => Some("maybe"),
         ContentType::String => None,
     }
+}
+
+/// A value for a parameter declared refused (any non-empty value is refused).
+fn refused(p: &ParamSpec) -> Option<&'static str> {
+    matches!(p.support, Support::Refused(_)).then_some("some-value")
 }
 
 fn xmllint(args: &[&str], xml: &str, cwd: &Path) -> (bool, String) {
@@ -429,6 +435,19 @@ fn validate_all_checks_every_parameter() {
                 assert_eq!(r.code, 6, "{}: start with {}={bad}", a.name(), p.name);
                 t.case();
             }
+            if let Some(v) = refused(p) {
+                for action in ["validate-all", "start"] {
+                    let r = base.clone().param(p.name, v).run(&link, action);
+                    assert_eq!(r.code, 6, "{}: {action} with refused {}", a.name(), p.name);
+                    let reason = r.reason().unwrap_or_default();
+                    assert!(
+                        reason.contains(p.name) && reason.contains("not supported"),
+                        "{}: reason: {reason}",
+                        a.name()
+                    );
+                    t.case();
+                }
+            }
         }
         let left = std::fs::read_dir(state.path().join(a.name()))
             .map(|d| d.count())
@@ -472,7 +491,7 @@ fn clean_node(a: &dyn DynAgent, link: &Path, env: &Env, t: &mut Tally) {
     );
     t.case();
     for p in a.params() {
-        if let Some(bad) = malformed(p) {
+        if let Some(bad) = malformed(p).or(refused(p)) {
             let broken = env.clone().param(p.name, bad);
             assert_eq!(
                 broken.run(link, "stop").code,

@@ -45,8 +45,10 @@ pub struct ParamSpec {
     /// The type itself allows "unset" (an `Option`).
     pub optional: bool,
     pub unique: bool,
-    /// Accepted for compatibility but without effect; the text says why.
+    /// Still works, but another parameter is preferred; the text says which.
     pub deprecated: Option<&'static str>,
+    /// What rustha does with the parameter compared with upstream's agent.
+    pub support: Support,
     /// Never logged, never echoed in an exit reason.
     pub secret: bool,
     /// A valid value for docs and for the contract suite (needed for required parameters).
@@ -65,6 +67,7 @@ impl ParamSpec {
             optional: false,
             unique: false,
             deprecated: None,
+            support: Support::Implemented,
             secret: false,
             example: None,
         }
@@ -83,6 +86,18 @@ impl ParamSpec {
     }
     pub const fn deprecated(mut self, why: &'static str) -> Self {
         self.deprecated = Some(why);
+        self
+    }
+    /// Accepted for compatibility with the upstream agent but changes nothing; `why` says
+    /// why (published in the meta-data and docs, and reported by `rustha migrate`).
+    pub const fn no_effect(mut self, why: &'static str) -> Self {
+        self.support = Support::NoEffect(why);
+        self
+    }
+    /// Declared (so a CIB using it still loads) but a value is refused: validate-all,
+    /// start and reload fail with 6 and `why`; stop, probe and monitor never look.
+    pub const fn refused(mut self, why: &'static str) -> Self {
+        self.support = Support::Refused(why);
         self
     }
     pub const fn secret(mut self) -> Self {
@@ -115,8 +130,52 @@ impl ParamSpec {
         if let Some(why) = self.deprecated {
             s.push_str(&format!(" Deprecated: {why}"));
         }
+        match self.support {
+            Support::Implemented => {}
+            Support::NoEffect(why) => s.push_str(&format!(" No effect in rustha: {why}")),
+            Support::Refused(why) => s.push_str(&format!(
+                " Not supported by rustha (a value fails validate-all and start with 6): {why}"
+            )),
+        }
         s
     }
+}
+
+/// How a declared parameter relates to the upstream agent's parameter of the same name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// rustha does what the parameter asks.
+    Implemented,
+    /// Accepted, changes nothing; the text says why.
+    NoEffect(&'static str),
+    /// A value is refused at validate-all, start and reload (6); the text says why.
+    Refused(&'static str),
+}
+
+impl Support {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Support::Implemented => "implemented",
+            Support::NoEffect(_) => "no effect",
+            Support::Refused(_) => "refused",
+        }
+    }
+}
+
+/// The first parameter of `spec` declared [`Support::Refused`] that `env` sets to a
+/// non-empty value, as the error validate-all and start report (6).
+pub fn refused_set(env: &OcfEnv, spec: &[ParamSpec]) -> Result<(), OcfError> {
+    for p in spec {
+        if let Support::Refused(why) = p.support {
+            if env.param(p.name).is_some_and(|v| !v.trim().is_empty()) {
+                return Err(OcfError::invalid_param(
+                    p.name,
+                    format!("not supported by rustha: {why}"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A Rust type a parameter can be parsed into.

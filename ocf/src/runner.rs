@@ -72,6 +72,12 @@ pub trait Agent: 'static {
     fn stop(params: Option<&Self::Params>, ctx: &Ctx) -> Result<(), OcfError>;
     /// `Ok(Success)` running, `Ok(NotRunning)` cleanly stopped. `params` as for stop.
     fn monitor(params: Option<&Self::Params>, ctx: &Ctx) -> Result<Status, OcfError>;
+    /// What `validate` can tell from the parameters and meta attributes alone, nothing of
+    /// this node (no interface, file, binary or API): `rustha migrate` runs it anywhere.
+    /// `validate` runs the same checks (it calls this, or what this calls).
+    fn check_params(_params: &Self::Params, _ctx: &Ctx) -> Result<(), OcfError> {
+        Ok(())
+    }
     fn reload(_params: &Self::Params, _plan: Self::Plan, _ctx: &Ctx) -> Result<(), OcfError> {
         Err(OcfError::unimplemented("reload is not supported"))
     }
@@ -243,7 +249,13 @@ fn execute<A: Agent>(ctx: &Ctx) -> Result<Status, (Phase, OcfError)> {
             _ => return Err((Phase::Params, e)),
         },
     };
-    let validate = |p: &A::Params| A::validate(p, ctx).map_err(|e| (Phase::Validate, e));
+    // A parameter declared refused is refused only where the policy lets a 6 through:
+    // validate-all, start and reload (never stop, probe or monitor).
+    let validate = |p: &A::Params| {
+        crate::params::refused_set(&ctx.env, A::Params::SPEC)
+            .and_then(|_| A::validate(p, ctx))
+            .map_err(|e| (Phase::Validate, e))
+    };
     let action = |e| (Phase::Action, e);
     match (ctx.action, &params) {
         (Action::ValidateAll, Some(p)) => validate(p).map(|_| Status::Success),
@@ -400,6 +412,11 @@ pub trait DynAgent: Sync {
         self.run_guarded(arg, env, out, err, &|_| Ok(None))
     }
 
+    /// Parse `env`'s parameters and check them as validate-all would, without anything
+    /// node-local ([`Agent::check_params`]): for tools that judge a configuration from
+    /// elsewhere (`rustha migrate`).
+    fn check_params(&self, env: OcfEnv) -> Result<(), OcfError>;
+
     fn name(&self) -> &'static str {
         self.info().name
     }
@@ -449,6 +466,12 @@ impl<A: Agent> DynAgent for Entry<A> {
         guard: GuardFn,
     ) -> Status {
         run_guarded::<A>(arg, env, out, err, guard)
+    }
+    fn check_params(&self, env: OcfEnv) -> Result<(), OcfError> {
+        let ctx = Ctx::new(env, &A::INFO, Action::ValidateAll);
+        let p = A::Params::from_env(&ctx.env)?;
+        crate::params::refused_set(&ctx.env, A::Params::SPEC)?;
+        A::check_params(&p, &ctx)
     }
 }
 

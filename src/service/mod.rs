@@ -195,6 +195,10 @@ impl<S: Service> Agent for Svc<S> {
     type Plan = Checked;
     const INFO: AgentInfo = S::INFO;
 
+    fn check_params(p: &S::Params, _ctx: &Ctx) -> Result<(), OcfError> {
+        S::check_params(p)
+    }
+
     fn validate(p: &S::Params, ctx: &Ctx) -> Result<Checked, OcfError> {
         S::check_params(p)?;
         let acting = matches!(ctx.action, Action::Start | Action::Reload);

@@ -17,6 +17,8 @@ crate::params! {
         limit: Option<u32> => ParamSpec::new("Limit", "Optional cap."),
         token: Option<String> => ParamSpec::new("Token", "A secret.").secret(),
         old: Option<String> => ParamSpec::new("Old", "Ignored.").deprecated("ignored since 0.1."),
+        quiet: Option<String> => ParamSpec::new("Quiet", "Upstream's.").no_effect("nothing to quiet."),
+        mode2: Option<String> => ParamSpec::new("Mode 2", "Upstream's.").refused("one mode only."),
     }
 }
 
@@ -44,7 +46,7 @@ fn spec_is_derived_from_the_declaration() {
     let names: Vec<_> = s.iter().map(|p| p.name).collect();
     assert_eq!(
         names,
-        ["port", "name", "verbose", "mode", "limit", "token", "old"]
+        ["port", "name", "verbose", "mode", "limit", "token", "old", "quiet", "mode2"]
     );
     assert_eq!(s[0].content, ContentType::Integer);
     assert!(s[0].unique && !s[0].required());
@@ -181,4 +183,30 @@ fn booleans() {
 fn shown_is_one_bounded_line() {
     assert_eq!(shown("a\nb"), "'a b'");
     assert_eq!(shown(&"x".repeat(100)).len(), 64 + 5);
+}
+
+#[test]
+fn support_is_published_and_refused_values_are_named() {
+    let quiet = Fixture::SPEC.iter().find(|p| p.name == "quiet").unwrap();
+    assert_eq!(quiet.support, Support::NoEffect("nothing to quiet."));
+    assert!(quiet
+        .full_longdesc()
+        .ends_with("No effect in rustha: nothing to quiet."));
+    let mode2 = Fixture::SPEC.iter().find(|p| p.name == "mode2").unwrap();
+    assert!(
+        mode2.full_longdesc().contains("Not supported by rustha"),
+        "{}",
+        mode2.full_longdesc()
+    );
+    assert!(refused_set(&env(&[("name", "x")]), Fixture::SPEC).is_ok());
+    assert!(
+        refused_set(&env(&[("mode2", "")]), Fixture::SPEC).is_ok(),
+        "empty = unset"
+    );
+    let e = refused_set(&env(&[("mode2", "b")]), Fixture::SPEC).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Configured);
+    assert_eq!(e.param, Some("mode2"));
+    assert!(e.reason.contains("one mode only"), "{}", e.reason);
+    // A refused parameter parses (a CIB holding it loads): only validation refuses it.
+    assert!(Fixture::from_env(&env(&[("name", "x"), ("mode2", "b")])).is_ok());
 }

@@ -10,6 +10,7 @@ crate::params! {
     struct FixtureParams {
         mode: String => ParamSpec::new("Mode", "Required, so that leaving it out breaks parsing."),
         fail: Option<String> => ParamSpec::new("Fail", "`phase:kind`: make that phase fail with that kind."),
+        legacy: Option<String> => ParamSpec::new("Legacy", "An upstream mode.").refused("not here."),
     }
 }
 
@@ -131,6 +132,13 @@ const CASES: &[Case] = &[
     case(Some("validate-all"), &[("OCF_RESKEY_mode", "x"), ("OCF_RESKEY_fail", "validate:args")], 2),
     case(Some("validate-all"), &[("OCF_RESKEY_mode", "x"), ("OCF_RESKEY_fail", "validate:installed")], 5),
     case(Some("validate-all"), &[("OCF_RESKEY_mode", "x"), ("OCF_RESKEY_fail", "validate:configured")], 6),
+    // a parameter declared refused: 6 at validate-all and start, never looked at elsewhere
+    case(Some("validate-all"), &[("OCF_RESKEY_mode", "x"), ("OCF_RESKEY_legacy", "on")], 6),
+    case(Some("validate-all"), &[("OCF_RESKEY_mode", "x"), ("OCF_RESKEY_legacy", " ")], 0),
+    case(Some("start"), &[("OCF_RESKEY_mode", "x"), ("OCF_RESKEY_legacy", "on")], 6),
+    case(Some("stop"), &[("OCF_RESKEY_mode", "x"), ("OCF_RESKEY_legacy", "on")], 0),
+    case(Some("monitor"), &[("OCF_RESKEY_mode", "x"), ("OCF_RESKEY_legacy", "on")], 7),
+    case(Some("monitor"), &[RECURRING, ("OCF_RESKEY_mode", "x"), ("OCF_RESKEY_legacy", "on"), ("FIXTURE_RECORD", "running")], 0),
     // start: the error's own status
     case(Some("start"), OK, 0),
     case(Some("start"), NO_PARAMS, 6),

@@ -197,6 +197,30 @@ pub struct Slot {
     device_index: i32,
 }
 
+/// The checks that need two values at once (each was checked whole when parsed,
+/// values.rs), before any network call; the device index as EC2 takes it.
+fn device_index(p: &AwsEniParams) -> Result<i32, OcfError> {
+    if p.device_index == 0 {
+        return Err(OcfError::invalid_param(
+            "device_index",
+            "0 is the instance's primary interface",
+        ));
+    }
+    let device_index = i32::try_from(p.device_index).map_err(|_| {
+        OcfError::invalid_param(
+            "device_index",
+            format!("{} is out of EC2's range", p.device_index),
+        )
+    })?;
+    if p.auth_type == AuthType::Key && (p.access_key_id.is_none() || p.secret_access_key.is_none())
+    {
+        return Err(OcfError::configured(
+            "auth_type=key needs access_key_id and secret_access_key",
+        ));
+    }
+    Ok(device_index)
+}
+
 impl Agent for AwsEni {
     type Params = AwsEniParams;
     type Plan = Slot;
@@ -220,28 +244,12 @@ impl Agent for AwsEni {
         ],
     };
 
+    fn check_params(p: &AwsEniParams, _ctx: &Ctx) -> Result<(), OcfError> {
+        device_index(p).map(drop)
+    }
+
     fn validate(p: &AwsEniParams, ctx: &Ctx) -> Result<Slot, OcfError> {
-        // Each value was checked whole when parsed (values.rs); here only what needs
-        // two of them. All of it before any network call.
-        if p.device_index == 0 {
-            return Err(OcfError::invalid_param(
-                "device_index",
-                "0 is the instance's primary interface",
-            ));
-        }
-        let device_index = i32::try_from(p.device_index).map_err(|_| {
-            OcfError::invalid_param(
-                "device_index",
-                format!("{} is out of EC2's range", p.device_index),
-            )
-        })?;
-        if p.auth_type == AuthType::Key
-            && (p.access_key_id.is_none() || p.secret_access_key.is_none())
-        {
-            return Err(OcfError::configured(
-                "auth_type=key needs access_key_id and secret_access_key",
-            ));
-        }
+        let device_index = device_index(p)?;
         if ctx.check_level() >= 10 {
             let d = &ctx.deadline;
             permitted(&Api::new(p, d)?, p, device_index, d)?;

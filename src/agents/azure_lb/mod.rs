@@ -53,7 +53,7 @@ ocf::params! {
             "Listener binary (ignored)",
             "Accepted for compatibility with ocf:heartbeat:azure-lb, where it names the nc or \
              socat binary used as the listener.",
-        ).deprecated("rustha answers probes with its own responder; the value is ignored."),
+        ).no_effect("rustha answers probes with its own responder; the value is ignored."),
     }
 }
 
@@ -215,7 +215,7 @@ impl Agent for AzureLb {
         ],
     };
 
-    fn validate(p: &AzureLbParams, ctx: &Ctx) -> Result<Bind, OcfError> {
+    fn check_params(p: &AzureLbParams, _ctx: &Ctx) -> Result<(), OcfError> {
         if p.nc.is_some() {
             tracing::warn!("parameter nc is deprecated and ignored: rustha answers probes itself");
         }
@@ -246,6 +246,11 @@ impl Agent for AzureLb {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    fn validate(p: &AzureLbParams, ctx: &Ctx) -> Result<Bind, OcfError> {
+        Self::check_params(p, ctx)?;
         let ipv6 = ipv6_available();
         // Local environment: only when starting, or when asked for a deeper check.
         if ctx.action == Action::Start || ctx.check_level() >= 10 {

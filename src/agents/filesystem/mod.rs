@@ -54,6 +54,10 @@ impl Agent for Filesystem {
         ],
     };
 
+    fn check_params(p: &FilesystemParams, ctx: &Ctx) -> Result<(), OcfError> {
+        params::check(p, ctx).map(drop)
+    }
+
     fn validate(p: &FilesystemParams, ctx: &Ctx) -> Result<Plan, OcfError> {
         let cfg = params::check(p, ctx)?;
         // validate-all checks the parameters only, as upstream's: the shared device is

@@ -105,6 +105,10 @@ impl Agent for IpAddr2 {
         ],
     };
 
+    fn check_params(p: &IpAddr2Params, ctx: &Ctx) -> Result<(), OcfError> {
+        params::check(p, ctx)
+    }
+
     fn validate(p: &IpAddr2Params, ctx: &Ctx) -> Result<Resolved, OcfError> {
         params::check(p, ctx)?;
         // Validation runs before start and for validate-all: both resolve, in the

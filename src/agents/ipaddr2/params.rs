@@ -55,17 +55,36 @@ ocf::params! {
             "The label value used by lvs_ipv6_addrlabel.",
         ).default("99"),
         mac: Option<String> => ParamSpec::new(
-            "Cluster-IP MAC (not supported)",
-            "Upstream's load-sharing clone mode (Cluster-IP). Not supported by rustha: it \
-             relies on the iptables CLUSTERIP target, which current kernels no longer have. \
-             Setting it fails validation with exit code 6.",
-        ),
+            "Cluster-IP MAC",
+            "Upstream's load-sharing clone mode (Cluster-IP): the multicast MAC.",
+        ).refused(CLUSTER_IP),
         clusterip_hash: Option<String> => ParamSpec::new(
-            "Cluster-IP hash (not supported)",
-            "Upstream's load-sharing clone mode (Cluster-IP). Not supported by rustha: it \
-             relies on the iptables CLUSTERIP target, which current kernels no longer have. \
-             Setting it fails validation with exit code 6.",
-        ),
+            "Cluster-IP hash",
+            "Upstream's load-sharing clone mode (Cluster-IP, resource-agents 4.12): the hash \
+             (sourceip, sourceip-sourceport, ...).",
+        ).refused(CLUSTER_IP),
+        clusterip_firewall: Option<String> => ParamSpec::new(
+            "Cluster-IP firewall backend",
+            "Upstream's load-sharing clone mode since 2026 (nft or iptables cluster match): \
+             auto, nft or iptables.",
+        ).refused(CLUSTER_IP),
+        clusterip_hash_seed: Option<String> => ParamSpec::new(
+            "Cluster-IP hash seed",
+            "Upstream's load-sharing clone mode since 2026: the cluster match's hash seed.",
+        ).refused(CLUSTER_IP),
+        clusterip_table: Option<String> => ParamSpec::new(
+            "Cluster-IP iptables table",
+            "Upstream's load-sharing clone mode since 2026: the iptables table of its rules.",
+        ).refused(CLUSTER_IP),
+        clusterip_chain: Option<String> => ParamSpec::new(
+            "Cluster-IP iptables chain",
+            "Upstream's load-sharing clone mode since 2026: the iptables chain of its rules.",
+        ).refused(CLUSTER_IP),
+        clusterip_mac_mangle: Option<String> => ParamSpec::new(
+            "Cluster-IP ARP mangling",
+            "Upstream's load-sharing clone mode since 2026: arptables rules answering ARP with \
+             the multicast MAC.",
+        ).refused(CLUSTER_IP),
         unique_clone_address: bool => ParamSpec::new(
             "Unique clone address",
             "In a globally-unique clone, add the clone number to the address's last IPv4 \
@@ -93,10 +112,9 @@ ocf::params! {
         ),
         arp_sender: Option<String> => ParamSpec::new(
             "ARP sender",
-            "Accepted for compatibility (send_arp, iputils_arping, libnet_arping, \
-             ipoibarping): rustha always uses its own built-in sender, which also handles \
-             InfiniBand. Any other value fails validation.",
-        ),
+            "Upstream's choice of announcing tool: send_arp, iputils_arping, libnet_arping or \
+             ipoibarping (any other value fails validation).",
+        ).no_effect("rustha always uses its own built-in sender, which also handles InfiniBand."),
         send_arp_opts: Option<String> => ParamSpec::new(
             "ARP sender options",
             "Accepted for compatibility. '-A' (or '-U -A') makes the built-in sender send ARP \
@@ -144,6 +162,12 @@ ocf::params! {
         ).deprecated("use cidr_netmask"),
     }
 }
+
+/// Why the Cluster-IP parameters are refused.
+const CLUSTER_IP: &str = "it belongs to the load-sharing clone mode (Cluster-IP), which \
+    rustha does not support: one address answered by several nodes at once, by the iptables \
+    CLUSTERIP target (gone from current kernels) or, at upstream since 2026, nft/iptables \
+    cluster matches. Use one IPaddr2 per address (or unique_clone_address).";
 
 /// The address actually to manage (unique_clone_address adds the clone number).
 pub(super) fn effective_ip(p: &IpAddr2Params, ctx: &Ctx) -> Result<IpAddr, OcfError> {
@@ -330,15 +354,6 @@ fn check_values(p: &IpAddr2Params) -> Result<(), OcfError> {
                 "arp_sender",
                 format!("'{s}' is not one of send_arp, iputils_arping, libnet_arping, ipoibarping"),
             ));
-        }
-    }
-    for (name, v) in [("mac", &p.mac), ("clusterip_hash", &p.clusterip_hash)] {
-        if v.is_some() {
-            return Err(OcfError::configured(format!(
-                "parameter {name} belongs to the Cluster-IP load-sharing clone mode, which \
-                 rustha does not support (it needs the iptables CLUSTERIP target, gone from \
-                 current kernels)"
-            )));
         }
     }
     Ok(())

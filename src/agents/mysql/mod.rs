@@ -92,17 +92,55 @@ ocf::params! {
              passed to a shell, e.g. --skip-networking --port=3307.",
         ),
         replication_user: Option<String> => ParamSpec::new(
-            "Replication user (unsupported)",
-            "Upstream's promotable replication mode is not supported; a value is refused.",
-        ),
+            "Replication user",
+            "Upstream's replication (promotable) mode: the user for CHANGE MASTER.",
+        ).no_effect(STANDALONE),
         replication_passwd: Option<String> => ParamSpec::new(
-            "Replication password (unsupported)",
-            "Upstream's promotable replication mode is not supported; a value is refused.",
-        ).secret(),
+            "Replication password",
+            "Upstream's replication (promotable) mode: the password of replication_user.",
+        ).secret().no_effect(STANDALONE),
+        replication_port: Option<String> => ParamSpec::new(
+            "Replication port",
+            "Upstream's replication (promotable) mode: the port replicas connect to.",
+        ).no_effect(STANDALONE),
+        replication_require_ssl: Option<String> => ParamSpec::new(
+            "Replication over TLS",
+            "Upstream's replication (promotable) mode: require TLS for replication.",
+        ).no_effect(STANDALONE),
+        replication_master_ssl_ca: Option<String> => ParamSpec::new(
+            "Replication CA",
+            "Upstream's replication (promotable) mode: MASTER_SSL_CA.",
+        ).no_effect(STANDALONE),
+        replication_master_ssl_cert: Option<String> => ParamSpec::new(
+            "Replication certificate",
+            "Upstream's replication (promotable) mode: MASTER_SSL_CERT.",
+        ).no_effect(STANDALONE),
+        replication_master_ssl_key: Option<String> => ParamSpec::new(
+            "Replication key",
+            "Upstream's replication (promotable) mode: MASTER_SSL_KEY.",
+        ).no_effect(STANDALONE),
+        max_slave_lag: Option<String> => ParamSpec::new(
+            "Maximum replica lag",
+            "Upstream's replication (promotable) mode: seconds a replica may lag.",
+        ).no_effect(STANDALONE),
+        evict_outdated_slaves: Option<String> => ParamSpec::new(
+            "Evict outdated replicas",
+            "Upstream's replication (promotable) mode: stop a replica that lags too much.",
+        ).no_effect(STANDALONE),
+        reader_attribute: Option<String> => ParamSpec::new(
+            "Reader attribute",
+            "Upstream's replication (promotable) mode: the node attribute marking readable \
+             replicas.",
+        ).no_effect(STANDALONE),
     }
 }
 
 pub struct Mysql;
+
+/// Why the replication parameters change nothing.
+const STANDALONE: &str = "upstream uses it only in its replication (promotable) mode, which \
+    rustha refuses (a promotable clone fails with 6); a standalone server ignores it, as \
+    upstream's does.";
 
 const SERVERS: &[&str] = &[
     "/usr/sbin/mariadbd",
@@ -207,18 +245,6 @@ impl Service for Mysql {
                     ocf::params::shown(&p.test_table)
                 ),
             ));
-        }
-        for (k, v) in [
-            ("replication_user", &p.replication_user),
-            ("replication_passwd", &p.replication_passwd),
-        ] {
-            if v.as_deref().is_some_and(|s| !s.is_empty()) {
-                return Err(OcfError::invalid_param(
-                    k,
-                    "replication (promotable) mode is not supported by rustha's mysql; use \
-                     ocf:heartbeat:mysql or ocf:heartbeat:mariadb for it",
-                ));
-            }
         }
         for (k, v) in [
             ("datadir", &p.datadir),
@@ -355,7 +381,6 @@ mod tests {
         for (k, v) in [
             ("test_table", "x;y"),
             ("test_table", "user"),
-            ("replication_user", "repl"),
             ("additional_parameters", "--x=`id`"),
             ("datadir", "relative/dir"),
         ] {

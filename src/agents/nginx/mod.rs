@@ -57,13 +57,12 @@ ocf::params! {
         ),
         test20conffile: Option<String> => ParamSpec::new(
             "Depth-20 test file (unsupported)",
-            "Upstream's README.webapps test description. Not supported: use test20url and \
-             test20regex; a value is refused.",
-        ),
+            "Upstream's README.webapps test description.",
+        ).refused("use test20url and test20regex."),
         test20name: Option<String> => ParamSpec::new(
             "Depth-20 test name (ignored)",
             "Upstream's test name within test20conffile.",
-        ).deprecated("test20conffile is not supported; the value is ignored."),
+        ).no_effect("it names a test inside test20conffile, which rustha refuses."),
         external_monitor30_cmd: Option<String> => ParamSpec::new(
             "Depth-30 command",
             "A command run by a depth-30 monitor, split into words like a shell would but run \
@@ -77,7 +76,7 @@ ocf::params! {
         testclient: Option<String> => ParamSpec::new(
             "HTTP client (ignored)",
             "Upstream's choice of curl or wget for the checks.",
-        ).deprecated("rustha makes its HTTP requests itself; the value is ignored."),
+        ).no_effect("rustha makes its HTTP requests itself; the value is ignored."),
     }
 }
 
@@ -242,12 +241,6 @@ impl Service for Nginx {
         if let Some(r) = &p.test20regex {
             web::regex_param("test20regex", r)?;
         }
-        if p.test20conffile.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(OcfError::invalid_param(
-                "test20conffile",
-                "not supported by rustha; use test20url and test20regex",
-            ));
-        }
         tool::words_param("options", &p.options)?;
         if let Some(c) = &p.external_monitor30_cmd {
             monitor30_words(c)?;
@@ -368,7 +361,6 @@ mod tests {
             ("test20url", "http://lo$(id)cal/"),
             ("test20regex", "("),
             ("options", "$(reboot)"),
-            ("test20conffile", "/etc/x"),
             ("external_monitor30_cmd", " "),
         ] {
             let p: NginxParams = ocf::params::from_pairs(&[(k, v)]).unwrap();
