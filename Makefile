@@ -102,7 +102,7 @@ lint:
 # Regenerate the committed meta-data and docs from the parameter declarations.
 meta:
 	$(CARGO) build --locked
-	$(DEV_BIN) meta meta
+	$(DEV_BIN) meta meta README.md
 
 # Side by side with ocf:heartbeat:azure-lb in one run; release build.
 # The agent is called through a link named like it, as Pacemaker does.

@@ -31,13 +31,26 @@ fn write_meta(dir: &Path) -> std::io::Result<()> {
     let source = format!("rustha {VERSION}");
     for a in registry::AGENTS {
         std::fs::write(dir.join(format!("{}.xml", a.name())), a.metadata())?;
-        std::fs::write(dir.join(format!("{}.md", a.name())), a.markdown(PROVIDER))?;
+        std::fs::write(
+            dir.join(format!("{}.md", a.name())),
+            crate::differences::agent_markdown(*a),
+        )?;
         std::fs::write(
             man.join(format!("{}.7", ocf::man::page_name(PROVIDER, a.name()))),
             a.man_page(PROVIDER, &source),
         )?;
     }
     std::fs::write(man.join("rustha.8"), crate::manpage::page(VERSION))
+}
+
+/// Re-render the generated blocks of the README (the deliberate differences).
+fn write_readme(path: &Path) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let new = crate::differences::readme(&text).map_err(std::io::Error::other)?;
+    if new != text {
+        std::fs::write(path, new)?;
+    }
+    Ok(())
 }
 
 /// Actions on one instance run one at a time: every action that looks at or changes the
@@ -95,9 +108,10 @@ fn tool(args: &[String]) -> u8 {
             }
             0
         }
+        Some("migrate") => crate::migrate::main(&args[1..]),
         Some("describe") => match args.get(1).and_then(|n| registry::find(n)) {
             Some(a) => {
-                let _ = out.write_all(a.markdown(PROVIDER).as_bytes());
+                let _ = out.write_all(crate::differences::agent_markdown(a).as_bytes());
                 0
             }
             None => {
@@ -106,7 +120,10 @@ fn tool(args: &[String]) -> u8 {
             }
         },
         Some("meta") => match args.get(1) {
-            Some(dir) => match write_meta(Path::new(dir)) {
+            Some(dir) => match write_meta(Path::new(dir)).and_then(|_| match args.get(2) {
+                Some(readme) => write_readme(Path::new(readme)),
+                None => Ok(()),
+            }) {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("rustha meta: {dir}: {e}");

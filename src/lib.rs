@@ -2,8 +2,10 @@
 
 pub mod agents;
 pub mod daemon;
+pub mod differences;
 pub mod dispatch;
 pub mod manpage;
+pub mod migrate;
 pub mod mountinfo;
 pub mod netlink;
 pub mod procfs;

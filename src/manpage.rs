@@ -24,8 +24,13 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "run an OCF action (parameters from OCF_RESKEY_*)",
     ),
     (
-        "meta <dir>",
-        "write <dir>/<agent>.xml and .md for every agent, and the manual pages in <dir>/man",
+        "migrate [--cib FILE] [--apply|--pcs]",
+        "which ocf:heartbeat: resources can switch to ocf:rustha:, and the switch (--help)",
+    ),
+    (
+        "meta <dir> [README]",
+        "write <dir>/<agent>.xml and .md for every agent, the manual pages in <dir>/man, \
+         and the README's generated blocks",
     ),
     ("--version", "version, git commit and agents"),
 ];

@@ -459,3 +459,131 @@ fn pacemaker_runs_nginx_behind_a_vip_and_mysql_with_lighttpd() {
     );
     drop(w);
 }
+
+/// Each resource's `<id>_last_0` operation call-id, from the node's status section: a
+/// restart gives a resource a new one.
+fn last_calls(c: &Cluster) -> std::collections::BTreeMap<String, String> {
+    let xml = c.exec(&["cibadmin", "--query", "--scope", "status"]).stdout;
+    let re =
+        regex_lite::Regex::new(r#"<lrm_rsc_op id="([^"]+)_last_0"[^>]*call-id="(\d+)""#).unwrap();
+    re.captures_iter(&xml)
+        .map(|m| (m[1].to_string(), m[2].to_string()))
+        .collect()
+}
+
+/// An existing cluster of heartbeat resources switched with `rustha migrate --apply`:
+/// the dry run announces what restarts, `--apply` refuses while it would restart a
+/// resource it does not switch, and with `--allow-dependents` exactly what it announced
+/// restarts; afterwards the switched ones run as `ocf:rustha:` and the VIP answers.
+#[test]
+fn rustha_migrate_switches_a_live_cluster() {
+    require_cluster_tools();
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let c = Cluster::up("mig");
+    let w = Wire::new(&c);
+    for args in [
+        "vip ocf:heartbeat:IPaddr2 ip=192.0.2.10 cidr_netmask=24 --group g",
+        "lb ocf:heartbeat:azure-lb port=61002 --group g",
+        "tail ocf:heartbeat:Dummy --group g",
+        "other ocf:heartbeat:Dummy",
+    ] {
+        let mut a = vec!["pcs", "resource", "create"];
+        a.extend(args.split(' '));
+        let r = c.exec(&a);
+        assert_eq!(
+            r.code, 0,
+            "pcs resource create {args}: {}{}",
+            r.stdout, r.stderr
+        );
+    }
+    let ids = ["vip", "lb", "tail", "other"];
+    c.wait("the heartbeat resources Started", 60, || {
+        ids.iter().all(|id| c.started(id))
+    });
+    assert_eq!(c.cmd(&["wait-idle", "60"]).code, 0);
+    assert!(w.ping("192.0.2.10"), "the heartbeat VIP does not answer");
+    let before = last_calls(&c);
+    let migrate = |extra: &[&str]| {
+        let bin = bin();
+        let mut a = vec![bin.to_str().unwrap(), "migrate", "--apply"];
+        a.extend_from_slice(extra);
+        c.exec(&a)
+    };
+
+    let refused = migrate(&[]);
+    assert_eq!(refused.code, 4, "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stdout
+            .contains("also restarts resources that are not switched: tail"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(last_calls(&c), before, "a refused --apply changes nothing");
+
+    let r = migrate(&["--allow-dependents"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let line = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("dry run (crm_simulate --simulate of the changed CIB): "))
+        .unwrap_or_else(|| panic!("no dry-run line: {}", r.stdout));
+    let announced: std::collections::BTreeSet<String> = line
+        .split(", ")
+        .filter_map(|a| a.split_once(' ').map(|(_, id)| id.to_string()))
+        .collect();
+    assert!(
+        announced.contains("vip") && announced.contains("lb"),
+        "{line}"
+    );
+    assert!(!announced.contains("other"), "{line}");
+    assert!(
+        r.stdout.contains("switched to ocf:rustha: vip, lb"),
+        "{}",
+        r.stdout
+    );
+
+    c.wait("vip and lb Started as ocf:rustha:", 60, || {
+        let xml = c.crm_mon();
+        [
+            "vip\" resource_agent=\"ocf:rustha:IPaddr2",
+            "lb\" resource_agent=\"ocf:rustha:azure-lb",
+        ]
+        .iter()
+        .all(|s| xml.contains(s))
+            && ids.iter().all(|id| c.started(id))
+    });
+    assert_eq!(c.cmd(&["wait-idle", "60"]).code, 0);
+    let after = last_calls(&c);
+    let restarted: std::collections::BTreeSet<String> = ids
+        .iter()
+        .filter(|id| before.get(**id) != after.get(**id))
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(restarted, announced, "restarted: {after:?} vs {before:?}");
+    assert!(
+        recorded(&c, "azure-lb", "lb").is_some(),
+        "rustha's lb has its record"
+    );
+    assert!(
+        w.ping("192.0.2.10"),
+        "the VIP does not answer after the switch"
+    );
+
+    // Nothing left to switch.
+    let again = migrate(&[]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(again
+        .stdout
+        .contains("no ocf:heartbeat: resource of an agent rustha provides"));
+    for id in ids {
+        let r = c.exec(&["pcs", "resource", "delete", id]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    }
+    c.wait("the VIP removed", 60, || {
+        !c.exec(&["ip", "-o", "addr", "show", "dev", "vip0"])
+            .stdout
+            .contains("192.0.2.10/")
+    });
+    drop(w);
+}

@@ -160,7 +160,7 @@ fn meta_data_as_nobody_is_valid_everywhere_and_committed() {
             a.name()
         );
         // Committed copies must not drift (RUSTHA_BLESS=1 rewrites them: `make meta`).
-        let md = a.markdown(rustha::registry::PROVIDER);
+        let md = rustha::differences::agent_markdown(*a);
         let man = a.man_page(rustha::registry::PROVIDER, &source());
         for (file, text) in [
             (format!("{}.xml", a.name()), &xml),
@@ -825,5 +825,31 @@ fn two_starts_at_once_make_one_resource_and_stop_leaves_nothing() {
         );
         assert!(walk(state.path()).is_empty(), "{name}: state left behind");
         t.case();
+    }
+}
+
+/// The README's "deliberate differences" lists are rendered from `src/differences.rs`
+/// (the data `rustha migrate` reports from); they must not be edited by hand.
+#[test]
+fn readme_differences_are_generated_from_the_table() {
+    let path = repo().join("README.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let fresh = rustha::differences::readme(&text).unwrap();
+    assert!(
+        fresh == text,
+        "README.md's differences blocks drifted from src/differences.rs: run `make meta`"
+    );
+    for agent in ["IPaddr2", "nginx", "mysql", "Filesystem"] {
+        assert!(
+            text.contains(&format!("<!-- differences of {agent}:")),
+            "README has no differences block for {agent}"
+        );
+        for d in rustha::differences::of(agent) {
+            assert!(
+                text.contains(&format!("**{}", d.title)),
+                "{agent}: {}",
+                d.title
+            );
+        }
     }
 }

@@ -85,6 +85,10 @@ pub trait Service: 'static {
     fn check_params(_p: &Self::Params) -> Result<(), OcfError> {
         Ok(())
     }
+    /// What the meta attributes alone rule out (a promotable clone, say): nothing node-local.
+    fn check_meta(_env: &ocf::OcfEnv) -> Result<(), OcfError> {
+        Ok(())
+    }
     /// What this node must have for a start: the paths the parameters name are of the
     /// right kind (-> 6), belong to and are writable by the server's user (-> 4), ...
     /// Called by every validate-all and before every start; the agent decides what is
@@ -195,12 +199,14 @@ impl<S: Service> Agent for Svc<S> {
     type Plan = Checked;
     const INFO: AgentInfo = S::INFO;
 
-    fn check_params(p: &S::Params, _ctx: &Ctx) -> Result<(), OcfError> {
-        S::check_params(p)
+    fn check_params(p: &S::Params, ctx: &Ctx) -> Result<(), OcfError> {
+        S::check_params(p)?;
+        S::check_meta(&ctx.env)
     }
 
     fn validate(p: &S::Params, ctx: &Ctx) -> Result<Checked, OcfError> {
         S::check_params(p)?;
+        S::check_meta(&ctx.env)?;
         let acting = matches!(ctx.action, Action::Start | Action::Reload);
         let bin = (acting || ctx.check_level() >= 10)
             .then(|| S::binary(p))

@@ -69,12 +69,23 @@ pub fn run_tool(
     args: &[OsString],
     deadline: &Deadline,
 ) -> Result<(std::process::ExitStatus, String, String), OcfError> {
-    use std::io::Read;
-    let mut child = std::process::Command::new(bin)
-        .args(args)
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(args)
         .env_clear()
         .env("PATH", group::SERVER_PATH)
-        .current_dir("/")
+        .current_dir("/");
+    run_command(cmd, deadline)
+}
+
+/// Run `cmd` (stdin from /dev/null, stdout and stderr captured) until it exits or
+/// `deadline` passes (then it is killed and reaped: an error).
+pub fn run_command(
+    mut cmd: std::process::Command,
+    deadline: &Deadline,
+) -> Result<(std::process::ExitStatus, String, String), OcfError> {
+    use std::io::Read;
+    let bin = PathBuf::from(cmd.get_program());
+    let mut child = cmd
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -259,6 +259,15 @@ impl Service for Mysql {
         Ok(())
     }
 
+    fn check_meta(env: &ocf::OcfEnv) -> Result<(), OcfError> {
+        if env.is_promotable() {
+            return Err(OcfError::configured(
+                "promotable (replication) mode is not supported by rustha's mysql",
+            ));
+        }
+        Ok(())
+    }
+
     fn check_node(p: &MysqlParams, ctx: &Ctx) -> Result<(), OcfError> {
         // What a path names is checked at every validate; ownership and access, which
         // need the user, for a start and a deep validate.
@@ -282,11 +291,6 @@ impl Service for Mysql {
     }
 
     fn plan(p: &MysqlParams, bin: &Path, ctx: &Ctx) -> Result<Record, OcfError> {
-        if ctx.env.is_promotable() {
-            return Err(OcfError::configured(
-                "promotable (replication) mode is not supported by rustha's mysql",
-            ));
-        }
         let config = config_path(p);
         files::check_config(&config)?;
         // mysqld_safe has no --help --verbose of the server: test with the server itself.
