@@ -1,6 +1,7 @@
 # rustha: build, install, test, bench.
 PREFIX     ?= /usr
 LIBEXECDIR ?= $(PREFIX)/libexec
+SBINDIR    ?= $(PREFIX)/sbin
 OCF_ROOT   ?= $(PREFIX)/lib/ocf
 DOCDIR     ?= $(PREFIX)/share/doc/rustha
 MANDIR     ?= $(PREFIX)/share/man
@@ -66,6 +67,8 @@ build:
 # named by the binary itself (`rustha list`), so the list can never drift.
 install: build
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(INSTALLED)
+	install -d -m 0755 $(DESTDIR)$(SBINDIR)
+	ln -sfn $(INSTALLED) $(DESTDIR)$(SBINDIR)/rustha
 	install -d -m 0755 $(DESTDIR)$(AGENT_DIR)
 	for a in $$($(RELEASE_BIN) list); do \
 	  ln -sfn $(INSTALLED) $(DESTDIR)$(AGENT_DIR)/$$a; \
@@ -83,6 +86,8 @@ uninstall:
 	  [ -L "$$l" ] && [ "$$(readlink "$$l")" = "$(INSTALLED)" ] && rm -f "$$l"; \
 	done; true
 	-rmdir $(DESTDIR)$(AGENT_DIR) 2>/dev/null
+	[ -L $(DESTDIR)$(SBINDIR)/rustha ] && [ "$$(readlink $(DESTDIR)$(SBINDIR)/rustha)" = "$(INSTALLED)" ] \
+	  && rm -f $(DESTDIR)$(SBINDIR)/rustha; true
 	rm -f $(DESTDIR)$(INSTALLED)
 	-rmdir $(DESTDIR)$(LIBEXECDIR)/rustha 2>/dev/null
 	rm -rf $(DESTDIR)$(DOCDIR)

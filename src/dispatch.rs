@@ -86,15 +86,9 @@ fn instance_lock(ctx: &ocf::Ctx) -> Result<Option<ocf::runner::Guard>, ocf::OcfE
     }
 }
 
-fn run_agent(agent: &dyn ocf::DynAgent, action: Option<&str>) -> u8 {
+fn run_agent(agent: &dyn ocf::DynAgent, action: Option<&str>, env: OcfEnv) -> u8 {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    let status = agent.run_guarded(
-        action,
-        OcfEnv::from_process(),
-        &mut out,
-        &mut err,
-        &instance_lock,
-    );
+    let status = agent.run_guarded(action, env, &mut out, &mut err, &instance_lock);
     let _ = out.flush();
     status.code()
 }
@@ -143,10 +137,12 @@ fn tool(args: &[String]) -> u8 {
             let _ = out.write_all(tool_usage().as_bytes());
             0
         }
-        Some(name) if registry::find(name).is_some() => run_agent(
-            registry::find(name).expect("checked"),
-            args.get(1).map(String::as_str),
-        ),
+        Some(name) if registry::find(name).is_some() => {
+            let agent = registry::find(name).expect("checked");
+            crate::cli::main(agent, &args[1..], |action, env| {
+                run_agent(agent, action, env)
+            })
+        }
         _ => {
             eprint!("{}", tool_usage());
             2
@@ -174,7 +170,11 @@ pub fn main(argv: Vec<String>) -> u8 {
         .and_then(|n| n.to_str())
         .unwrap_or(arg0);
     if let Some(agent) = registry::find(name) {
-        return run_agent(agent, args.first().map(String::as_str));
+        return run_agent(
+            agent,
+            args.first().map(String::as_str),
+            OcfEnv::from_process(),
+        );
     }
     if name == "rustha" {
         return tool(args);

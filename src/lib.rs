@@ -1,6 +1,7 @@
 //! rustha: Pacemaker OCF resource agents in one multi-call binary.
 
 pub mod agents;
+pub mod cli;
 pub mod daemon;
 pub mod differences;
 pub mod dispatch;

@@ -20,8 +20,8 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "parameters and actions, for people (Markdown)",
     ),
     (
-        "<agent> <action>",
-        "run an OCF action (parameters from OCF_RESKEY_*)",
+        "<agent> <action> [name=value...]",
+        "run an OCF action: parameters as arguments (or OCF_RESKEY_*); --help lists them",
     ),
     (
         "migrate [--cib FILE] [--apply|--pcs]",

@@ -373,6 +373,51 @@ fn argv_handling() {
             .unwrap();
         assert_eq!(String::from_utf8(o.stdout).unwrap(), a.metadata());
         t.case();
+        // Tool mode for people: parameters as arguments, help from the declaration.
+        let help = out(Command::new(bin()).args([a.name(), "--help"]));
+        assert_eq!(help.code, 0, "{}: --help", a.name());
+        for p in a.params() {
+            assert!(
+                help.stdout.contains(p.name),
+                "{}: --help lacks {}",
+                a.name(),
+                p.name
+            );
+        }
+        let mut by_args = Command::new(bin());
+        by_args.args([a.name(), "validate-all"]).env_clear();
+        let mut by_env = Command::new(&link);
+        by_env.arg("validate-all").env_clear();
+        for (k, v) in good(a.params(), Env::default(), a.name()).0 {
+            let name = k.strip_prefix("OCF_RESKEY_").unwrap();
+            by_args.arg(format!("{name}={v}"));
+            by_env.env(&k, &v);
+        }
+        let (x, y) = (out(&mut by_args), out(&mut by_env));
+        assert_eq!(
+            x.code,
+            0,
+            "{}: validate-all name=value: {}",
+            a.name(),
+            x.stderr
+        );
+        assert_eq!(y.code, 0, "{}: validate-all from the environment", a.name());
+        t.case();
+        let r = out(Command::new(bin()).args([a.name(), "validate-all", "no_such_param=1"]));
+        assert_eq!(r.code, 2, "{}: an undeclared name", a.name());
+        assert!(r.stderr.contains("no_such_param"), "{}", r.stderr);
+        t.case();
+        // The OCF path is untouched: arguments after the action are ignored and there is
+        // no option parsing (an agent link never sees clap).
+        if a.params().iter().any(|p| p.required()) {
+            let r = out(Command::new(&link)
+                .args(["validate-all", "ip=192.0.2.10"])
+                .env_clear());
+            assert_eq!(r.code, 6, "{}: link with name=value args", a.name());
+        }
+        let r = out(Command::new(&link).arg("--help").env_clear());
+        assert_eq!(r.code, 3, "{}: --help is an unknown OCF action", a.name());
+        t.case();
     }
     let o = Command::new(dir.path().join("not-an-agent")).output();
     assert!(o.is_err()); // no such link: sanity of the fixture

@@ -61,6 +61,7 @@ fn expected_paths(docs_extra: &[&str], license: Option<&str>) -> BTreeSet<String
     let mut want: BTreeSet<String> = [
         "/usr/libexec/rustha",
         INSTALLED_BIN,
+        "/usr/sbin/rustha",
         "/usr/lib/ocf/resource.d/rustha",
         "/usr/share/doc/rustha",
         "/usr/share/doc/rustha/README.md",
