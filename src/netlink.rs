@@ -200,7 +200,8 @@ impl Netlink {
         f: impl Future<Output = Result<T, rtnetlink::Error>>,
     ) -> Result<T, NlError> {
         let left = d.remaining();
-        match self
+        let t = std::time::Instant::now();
+        let r = match self
             .rt
             .block_on(async { tokio::time::timeout(left, f).await })
         {
@@ -209,7 +210,13 @@ impl Netlink {
                 errno: Some(libc::ETIMEDOUT),
                 text: format!("{what}: no answer from the kernel before the deadline"),
             }),
+        };
+        let us = t.elapsed().as_micros();
+        match &r {
+            Ok(_) => tracing::debug!("netlink {what}: ok in {us} us"),
+            Err(e) => tracing::debug!("netlink {what}: {} in {us} us", e.text),
         }
+        r
     }
 
     pub fn links(&self, d: &Deadline) -> Result<Vec<Link>, NlError> {
@@ -313,7 +320,8 @@ impl Netlink {
             ci.ifa_valid = u32::MAX;
             m.attributes.push(AddressAttribute::CacheInfo(ci));
         }
-        self.run(d, "add address", req.execute())
+        let what = format!("add address {}/{} on link {}", a.ip, a.prefix, a.index);
+        self.run(d, &what, req.execute())
     }
 
     pub fn del_addr(
@@ -331,7 +339,8 @@ impl Netlink {
         if ip.is_ipv4() {
             m.attributes.push(AddressAttribute::Address(ip));
         }
-        self.run(d, "delete address", self.handle.address().del(m).execute())
+        let what = format!("delete address {ip}/{prefix} on link {index}");
+        self.run(d, &what, self.handle.address().del(m).execute())
     }
 
     pub fn set_up(&self, d: &Deadline, index: u32) -> Result<(), NlError> {

@@ -898,3 +898,102 @@ fn readme_differences_are_generated_from_the_table() {
         }
     }
 }
+
+/// Upstream's debugging conventions, for every agent: `trace_ra=1` writes the action's
+/// trace where ocf-shellfuncs puts it (`$HA_VARLIB/trace_ra/<type>/<id>.<action>.<ts>`),
+/// `OCF_TRACE_FILE` (a path or an open descriptor) redirects it, `HA_DEBUGLOG` gets the
+/// log lines (debug ones with `HA_debug`), and a secret parameter's value appears in none.
+#[test]
+fn trace_ra_and_ha_debuglog_as_ocf_shellfuncs() {
+    private_netns();
+    let mut t = Tally("trace", 0);
+    let dir = TempDir::new("trace");
+    const SECRET: &str = "s3cr3t-value-never-logged";
+    for a in registry() {
+        let link = agent_link(dir.path(), a.name());
+        let state = TempDir::new("trace-state");
+        let varlib = TempDir::new("trace-varlib");
+        let mut env = good(a.params(), Env::pacemaker("tr", state.path()), a.name())
+            .var("OCF_RESOURCE_TYPE", a.name())
+            .var("HA_VARLIB", varlib.path().to_str().unwrap())
+            .param("trace_ra", "1");
+        for p in a.params().iter().filter(|p| p.secret) {
+            env = env.param(p.name, SECRET);
+        }
+        for (action, want) in [("validate-all", 0), ("monitor", 7)] {
+            let r = env.run(&link, action);
+            assert_eq!(r.code, want, "{}: {action}: {}", a.name(), r.stderr);
+            let tdir = varlib.path().join("trace_ra").join(a.name());
+            let files: Vec<PathBuf> = std::fs::read_dir(&tdir)
+                .unwrap_or_else(|e| panic!("{}: no {}: {e}", a.name(), tdir.display()))
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with(&format!("tr.{action}.20"))
+                })
+                .collect();
+            assert_eq!(files.len(), 1, "{}: {action}: {files:?}", a.name());
+            let text = std::fs::read_to_string(&files[0]).unwrap();
+            assert!(text.contains("# environment:"), "{}: {text}", a.name());
+            assert!(
+                text.contains(&format!("EXIT  ocf::runner: {action} -> {want} ")),
+                "{}: {action}: {text}",
+                a.name()
+            );
+            assert!(
+                text.contains("DEBUG"),
+                "{}: debug events traced: {text}",
+                a.name()
+            );
+            assert!(
+                !text.contains(SECRET),
+                "{}: a secret in the trace",
+                a.name()
+            );
+            t.case();
+        }
+        // OCF_TRACE_FILE: an absolute path, or a descriptor the caller opened.
+        let to = varlib.path().join("by-path.trace");
+        let r = env
+            .clone()
+            .var("OCF_TRACE_FILE", to.to_str().unwrap())
+            .run(&link, "validate-all");
+        assert_eq!(r.code, 0);
+        assert!(std::fs::read_to_string(&to)
+            .unwrap()
+            .contains("validate-all -> 0"));
+        let fd_file = varlib.path().join("by-fd.trace");
+        let mut c = agent_command(None, Path::new("/bin/sh"), "-c", &env.0);
+        c.arg("exec 3>\"$0\"; exec \"$1\" validate-all")
+            .arg(&fd_file)
+            .arg(&link)
+            .env("OCF_TRACE_FILE", "3");
+        assert_eq!(out(&mut c).code, 0, "{}", a.name());
+        let by_fd = std::fs::read_to_string(&fd_file).unwrap();
+        assert!(by_fd.contains("validate-all -> 0"), "{}: {by_fd}", a.name());
+        t.case();
+        // HA_DEBUGLOG: info and up always; debug lines with HA_debug; never a secret.
+        let dbg = varlib.path().join("debug.log");
+        let plain = Env::pacemaker("tr2", state.path()).var("HA_DEBUGLOG", dbg.to_str().unwrap());
+        let plain = good(a.params(), plain, a.name());
+        let r = plain.clone().run(&link, "validate-all");
+        assert_eq!(r.code, 0);
+        let quiet = std::fs::read_to_string(&dbg).unwrap_or_default();
+        assert!(!quiet.contains("DEBUG:"), "{}: {quiet}", a.name());
+        let mut loud = plain.var("HA_debug", "1");
+        for p in a.params().iter().filter(|p| p.secret) {
+            loud = loud.param(p.name, SECRET);
+        }
+        assert_eq!(loud.run(&link, "validate-all").code, 0);
+        let text = std::fs::read_to_string(&dbg).unwrap();
+        assert!(
+            text.contains(&format!("{}(tr2)[", a.name())) && text.contains("DEBUG: "),
+            "{}: {text}",
+            a.name()
+        );
+        assert!(!text.contains(SECRET), "{}", a.name());
+        t.case();
+    }
+}

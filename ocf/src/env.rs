@@ -85,6 +85,17 @@ impl OcfEnv {
         self.vars.get(name).map(String::as_str)
     }
 
+    /// Every variable, sorted by name (for a trace's header).
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// `HA_DEBUGLOG`: where ocf-shellfuncs appends every log line (debug ones included
+    /// when `HA_debug` is on), besides syslog and `HA_LOGFILE`.
+    pub fn debuglog(&self) -> Option<PathBuf> {
+        self.non_empty("HA_DEBUGLOG").map(PathBuf::from)
+    }
+
     fn non_empty(&self, name: &str) -> Option<&str> {
         self.var(name).filter(|v| !v.is_empty())
     }
@@ -151,17 +162,12 @@ impl OcfEnv {
             .filter(|v| !matches!(*v, "none" | "/dev/null"))
     }
 
-    /// Debug logging: `HA_debug` / `HA_DEBUG` set to anything but 0/false/off/no.
+    /// Debug logging, as ocf-shellfuncs' `ha_debug` decides: `HA_debug` set to anything
+    /// but `0` (`HA_DEBUG` is read too, the same way).
     pub fn debug(&self) -> bool {
         self.non_empty("HA_debug")
             .or_else(|| self.non_empty("HA_DEBUG"))
-            .map(|v| {
-                !matches!(
-                    v.to_ascii_lowercase().as_str(),
-                    "0" | "false" | "off" | "no"
-                )
-            })
-            .unwrap_or(false)
+            .is_some_and(|v| v != "0")
     }
 
     /// A meta attribute as Pacemaker passes it (`OCF_RESKEY_CRM_meta_<name>`, with the
@@ -347,7 +353,10 @@ mod tests {
         assert_eq!(e.log_facility(), None);
         assert_eq!(e.logfile(), None);
         assert!(!env(&[("HA_debug", "0")]).debug());
+        assert!(!env(&[("HA_debug", "")]).debug());
         assert!(env(&[("HA_DEBUG", "yes")]).debug());
+        // ha_debug: anything but 0 is on, "false" included.
+        assert!(env(&[("HA_debug", "false")]).debug());
         assert_eq!(
             env(&[("PCMK_LOGFACILITY", "local0")]).log_facility(),
             Some("local0")

@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod params;
 pub mod runner;
 pub mod status;
+pub mod trace;
 
 pub use action::Action;
 pub use deadline::Deadline;

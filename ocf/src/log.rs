@@ -2,10 +2,15 @@
 //!
 //! Tag `<agent>(<instance>)[<pid>]`; each event goes to stderr, is appended to
 //! `HA_LOGFILE` (`"%b %d %T <tag>:    LEVEL: msg"`), and is sent to syslog with
-//! `HA_LOGFACILITY`. Debug events only with `HA_debug`. The exit reason is logged to
-//! file and syslog here, while the runner prints it to stderr as the last line.
+//! `HA_LOGFACILITY`. Debug events only with `HA_debug`. As ocf-shellfuncs does, every
+//! line also goes to `HA_DEBUGLOG` (unless it is `HA_LOGFILE`), and debug lines go to
+//! syslog, `HA_DEBUGLOG` and stderr but not to `HA_LOGFILE`. With RA tracing on
+//! (`crate::trace`) every event of ours, at every level, goes to the trace as well. The
+//! exit reason is logged to file and syslog here, while the runner prints it to stderr
+//! as the last line.
 
 use crate::env::OcfEnv;
+use crate::trace::Trace;
 use std::ffi::CString;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -82,6 +87,8 @@ fn datestamp() -> String {
 pub struct OcfLayer {
     tag: String,
     logfile: Option<PathBuf>,
+    debuglog: Option<PathBuf>,
+    trace: Option<std::sync::Arc<Trace>>,
     syslog: bool,
     stderr: bool,
     max: Level,
@@ -101,6 +108,8 @@ impl OcfLayer {
         OcfLayer {
             tag,
             logfile: env.logfile(),
+            debuglog: env.debuglog(),
+            trace: None,
             syslog: fac.is_some(),
             stderr: true,
             max: if env.debug() {
@@ -118,13 +127,25 @@ impl OcfLayer {
         if to_stderr && self.stderr {
             let _ = writeln!(std::io::stderr(), "{}: {name}: {msg}", self.tag);
         }
-        if let Some(path) = &self.logfile {
+        let append = |path: &PathBuf, line: String| {
             if let Ok(mut f) = std::fs::OpenOptions::new()
                 .append(true)
                 .create(true)
                 .open(path)
             {
-                let _ = writeln!(f, "{}{}:    {name}: {msg}", datestamp(), self.tag);
+                let _ = writeln!(f, "{line}");
+            }
+        };
+        let debug = *level > Level::INFO;
+        if let Some(path) = self.logfile.as_ref().filter(|_| !debug) {
+            append(
+                path,
+                format!("{}{}:    {name}: {msg}", datestamp(), self.tag),
+            );
+        }
+        if let Some(path) = &self.debuglog {
+            if debug || self.logfile.as_ref() != Some(path) {
+                append(path, format!("{}:\t{}{name}: {msg}", self.tag, datestamp()));
             }
         }
         if self.syslog {
@@ -167,23 +188,56 @@ fn admits(max: Level, meta: &Metadata<'_>) -> bool {
 
 impl<S: Subscriber> Layer<S> for OcfLayer {
     fn enabled(&self, meta: &Metadata<'_>, _: Context<'_, S>) -> bool {
-        admits(self.max, meta)
+        admits(self.max, meta) || (self.trace.is_some() && admits(Level::TRACE, meta))
     }
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
         let meta = event.metadata();
-        if !admits(self.max, meta) {
+        let traced = self.trace.as_ref().filter(|_| admits(Level::TRACE, meta));
+        if !admits(self.max, meta) && traced.is_none() {
             return;
         }
         let mut m = Message(String::new());
         event.record(&mut m);
-        self.emit(meta.level(), meta.target() != EXIT_REASON_TARGET, &m.0);
+        if let Some(t) = traced {
+            t.event(prio(meta.level()).0, meta.target(), &m.0);
+        }
+        if admits(self.max, meta) {
+            self.emit(meta.level(), meta.target() != EXIT_REASON_TARGET, &m.0);
+        }
     }
 }
 
 /// Install the OCF logger for this process (once; later calls are no-ops).
 pub fn init(env: &OcfEnv, agent: &str, instance: &str) {
-    let subscriber = tracing_subscriber::registry().with(OcfLayer::new(env, agent, instance));
+    init_with(OcfLayer::new(env, agent, instance));
+}
+
+fn init_with(layer: OcfLayer) {
+    let subscriber = tracing_subscriber::registry().with(layer);
     let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// [`init`] for one action, with RA tracing when the environment asks for it
+/// ([`crate::trace`]); the trace is returned so that the runner can write the result.
+pub fn init_action(
+    env: &OcfEnv,
+    agent: &str,
+    instance: &str,
+    action: &str,
+    spec: &[crate::ParamSpec],
+) -> Option<std::sync::Arc<Trace>> {
+    let mut layer = OcfLayer::new(env, agent, instance);
+    let mut warn = Vec::new();
+    let trace = crate::trace::wanted(env)
+        .then(|| Trace::open(env, agent, instance, action, spec, &mut warn))
+        .flatten()
+        .map(std::sync::Arc::new);
+    layer.trace = trace.clone();
+    init_with(layer);
+    for w in warn {
+        tracing::warn!("{w}");
+    }
+    trace
 }
 
 #[cfg(test)]

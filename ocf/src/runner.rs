@@ -240,7 +240,10 @@ pub fn exit_reason_line(prefix: &str, reason: &str) -> String {
 fn execute<A: Agent>(ctx: &Ctx) -> Result<Status, (Phase, OcfError)> {
     let class = Class::of(ctx);
     let params = match A::Params::from_env(&ctx.env) {
-        Ok(p) => Some(p),
+        Ok(p) => {
+            tracing::debug!("parameters parsed ({} declared)", A::Params::SPEC.len());
+            Some(p)
+        }
         Err(e) => match decide(class, Phase::Params, e.kind) {
             Outcome::FromRecord => {
                 tracing::warn!("{e}; acting on the recorded state only");
@@ -252,9 +255,14 @@ fn execute<A: Agent>(ctx: &Ctx) -> Result<Status, (Phase, OcfError)> {
     // A parameter declared refused is refused only where the policy lets a 6 through:
     // validate-all, start and reload (never stop, probe or monitor).
     let validate = |p: &A::Params| {
-        crate::params::refused_set(&ctx.env, A::Params::SPEC)
+        let plan = crate::params::refused_set(&ctx.env, A::Params::SPEC)
             .and_then(|_| A::validate(p, ctx))
-            .map_err(|e| (Phase::Validate, e))
+            .map_err(|e| (Phase::Validate, e))?;
+        tracing::debug!(
+            "validate: ok ({} ms left)",
+            ctx.deadline.remaining().as_millis()
+        );
+        Ok(plan)
     };
     let action = |e| (Phase::Action, e);
     match (ctx.action, &params) {
@@ -356,7 +364,13 @@ pub fn run_guarded<A: Agent>(
         );
     }
     let ctx = Ctx::new(env, info, action);
-    crate::log::init(&ctx.env, info.name, &ctx.instance);
+    let trace = crate::log::init_action(
+        &ctx.env,
+        info.name,
+        &ctx.instance,
+        action.as_str(),
+        A::Params::SPEC,
+    );
     let class = Class::of(&ctx);
     tracing::debug!(
         "{action} (probe={}, depth={}, {} ms left)",
@@ -371,21 +385,36 @@ pub fn run_guarded<A: Agent>(
             drop(held);
             r
         });
-    match result {
+    let status = match result {
         Ok(status) => status,
         Err((phase, e)) => {
-            let status = match decide(class, phase, e.kind) {
+            let outcome = decide(class, phase, e.kind);
+            let status = match outcome {
                 Outcome::Is(s) => s,
                 Outcome::AsIs | Outcome::FromRecord => e.status(),
             };
+            tracing::debug!(
+                "policy: {:?} error in {phase:?} of a {class:?} -> {outcome:?} -> exit {}",
+                e.kind,
+                status.code()
+            );
             if status == Status::NotRunning {
                 tracing::info!("{e}; reporting not running");
-                return status;
+                status
+            } else {
+                tracing::error!(target: crate::log::EXIT_REASON_TARGET, "{}", e.reason);
+                fail(err, status, &e.reason)
             }
-            tracing::error!(target: crate::log::EXIT_REASON_TARGET, "{}", e.reason);
-            fail(err, status, &e.reason)
         }
+    };
+    if let Some(t) = trace {
+        t.event(
+            "EXIT",
+            "ocf::runner",
+            &format!("{action} -> {} ({status:?})", status.code()),
+        );
     }
+    status
 }
 
 /// An agent as the registry sees it (object safe).

@@ -104,9 +104,19 @@ pub fn run_command(
         let _ = err.read_to_end(&mut s);
         s
     });
+    let started = std::time::Instant::now();
     let status = deadline.poll(Duration::from_millis(20), || {
         child.try_wait().ok().flatten()
     });
+    // The program only: arguments may carry what must not be logged (mount options).
+    tracing::debug!(
+        "ran {}: {} after {} ms",
+        bin.display(),
+        status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "killed at the deadline".into()),
+        started.elapsed().as_millis()
+    );
     let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();

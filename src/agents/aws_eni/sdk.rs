@@ -28,9 +28,16 @@ pub struct Api<'a> {
 
 /// Bound a future by the deadline.
 async fn within<T>(d: &Deadline, what: &str, f: impl Future<Output = T>) -> Result<T, OcfError> {
-    tokio::time::timeout(d.remaining(), f)
-        .await
-        .map_err(|_| OcfError::generic(format!("{what}: no answer before the operation's timeout")))
+    let t = std::time::Instant::now();
+    let r = tokio::time::timeout(d.remaining(), f).await.map_err(|_| {
+        OcfError::generic(format!("{what}: no answer before the operation's timeout"))
+    });
+    tracing::debug!(
+        "{what}: {} after {} ms",
+        if r.is_ok() { "answered" } else { "no answer" },
+        t.elapsed().as_millis()
+    );
+    r
 }
 
 /// An EC2 API error, classified by its code, with a reason of its code and message only
@@ -59,6 +66,7 @@ fn api_err<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, e: &SdkError<E
             },
         ),
     };
+    tracing::debug!("EC2 {what} failed: {detail}");
     ApiError {
         code,
         error: OcfError::generic(format!("EC2 {what}: {detail}")),
