@@ -15,7 +15,9 @@ SELF=$(readlink -f "$0")
 pidof_file() { [ -s "$D/$1.pid" ] && cat "$D/$1.pid" || true; }
 running() { [ -n "${1:-}" ] && [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 holder() { local h; h=$(pidof_file holder); running "$h" && echo "$h"; }
-in_node() { local h; h=$(holder) || { echo "cluster is not up" >&2; return 2; }; nsenter -t "$h" -m -u -n -- "$@"; }
+# -r -w: the holder's root and working directory too (the node may live in a chroot,
+# tests/trixie/root.sh, where the caller's directory does not exist).
+in_node() { local h; h=$(holder) || { echo "cluster is not up" >&2; return 2; }; nsenter -t "$h" -m -u -n -r -w -- "$@"; }
 
 # Wait (bounded) until pid $1 is gone.
 wait_gone() {
@@ -98,10 +100,10 @@ CONF
 
   # nsenter execs its command (no pid namespace), so $! is the daemon itself.
   h=$(holder)
-  nsenter -t "$h" -m -u -n -- corosync -f -c /etc/corosync/corosync.conf \
+  nsenter -t "$h" -m -u -n -r -- corosync -f -c /etc/corosync/corosync.conf \
     </dev/null >"$D/corosync.out" 2>&1 &
   echo $! > "$D/corosync.pid"
-  PCMK_logfile=/var/log/pacemaker/pacemaker.log nsenter -t "$h" -m -u -n -- tini -s -- pacemakerd \
+  PCMK_logfile=/var/log/pacemaker/pacemaker.log nsenter -t "$h" -m -u -n -r -- tini -s -- pacemakerd \
     </dev/null >"$D/pacemakerd.out" 2>&1 &
   echo $! > "$D/pacemakerd.pid"
 
