@@ -28,19 +28,6 @@ enum Stack {
     Trixie,
 }
 
-/// The trixie root, built once per test process (cached between runs).
-fn trixie_root() {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let r = out(Command::new(repo().join("tests/trixie/root.sh")).arg("build"));
-        assert_eq!(
-            r.code, 0,
-            "tests/trixie/root.sh build: {}{}",
-            r.stdout, r.stderr
-        );
-    });
-}
-
 /// One cluster at a time: with two stacks started at once, one did not come up within
 /// 90 s (seen here; likely shared host state such as libqb's files in /dev/shm), so the
 /// tests in this file take turns.
@@ -52,7 +39,7 @@ impl Cluster {
     }
     fn up_on(tag: &str, stack: Stack) -> Cluster {
         if stack == Stack::Trixie {
-            trixie_root();
+            trixie::ensure();
         }
         let tag = match stack {
             Stack::Host => tag.to_string(),

@@ -20,48 +20,10 @@ fn cib(dir: &Path) -> std::path::PathBuf {
     let r = out(Command::new("cibadmin").arg("--empty"));
     assert_eq!(r.code, 0, "cibadmin --empty: {}", r.stderr);
     std::fs::write(&f, r.stdout).unwrap();
-    for c in [
-        "vip ocf:heartbeat:IPaddr2 ip=192.0.2.10 cidr_netmask=24 --group g1",
-        "web ocf:heartbeat:nginx configfile=/etc/nginx/nginx.conf testclient=curl --group g1",
-        "app ocf:heartbeat:Dummy --group g1",
-        "cip ocf:heartbeat:IPaddr2 ip=192.0.2.20 clusterip_hash=sourceip clone",
-        "fs ocf:heartbeat:Filesystem device=UUID=0f0e directory=/srv fstype=xfs",
-        "db ocf:heartbeat:mysql replication_user=repl replication_passwd=s3cret-pw promotable",
-        "db2 ocf:heartbeat:mysql replication_user=repl",
-        "lb ocf:heartbeat:azure-lb port=61000 clone",
-        "bad ocf:heartbeat:IPaddr2 ip=192.0.2.300",
-    ] {
-        let mut args = vec!["resource", "create"];
-        args.extend(c.split(' '));
-        args.push("--force"); // the 192.0.2.300 case: pcs would check the value
-        pcs(&f, &args);
+    for args in cibs::pcs_commands() {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        pcs(&f, &a);
     }
-    pcs(
-        &f,
-        &[
-            "resource",
-            "bundle",
-            "create",
-            "b1",
-            "container",
-            "docker",
-            "image=example/web",
-            "network",
-            "control-port=3121",
-        ],
-    );
-    pcs(
-        &f,
-        &[
-            "resource",
-            "create",
-            "inb",
-            "ocf:heartbeat:nginx",
-            "configfile=/etc/nginx/bundle.conf",
-            "bundle",
-            "b1",
-        ],
-    );
     f
 }
 

@@ -4,10 +4,12 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod cibs;
 pub mod diff;
 pub mod disk;
 pub mod lab;
 pub mod services;
+pub mod trixie;
 pub mod util;
 
 pub use util::*;
