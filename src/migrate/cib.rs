@@ -254,13 +254,13 @@ fn find<'a>(e: &'a Element, name: &str, id: &str) -> Option<&'a Element> {
     e.children.iter().find_map(|c| find(c, name, id))
 }
 
-/// The number of cluster nodes the CIB knows (`configuration/nodes`), at least 1.
+/// The number of cluster nodes the CIB knows (`configuration/nodes`); 0 for a CIB file
+/// written before any node joined (`pcs -f` on `cibadmin --empty`).
 pub fn node_count(cib: &Element) -> usize {
     cib.child("configuration")
         .and_then(|c| c.child("nodes"))
         .map(|n| n.children_named("node").count())
         .unwrap_or(0)
-        .max(1)
 }
 
 /// `xml` with the `provider` of each primitive whose opening tag is in `tags` set to

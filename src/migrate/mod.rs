@@ -39,6 +39,44 @@ pub mod code {
 
 const FROM: &str = "heartbeat";
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first(xml: &str) -> Primitive {
+        cib::primitives(&cib::parse(xml).unwrap())
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn a_clone_of_unknown_size_is_judged_as_several_instances() {
+        let xml = r#"<cib><configuration><resources><clone id="c">
+            <primitive id="v" class="ocf" provider="heartbeat" type="IPaddr2">
+            <instance_attributes id="a"><nvpair id="n" name="ip" value="192.0.2.5"/>
+            </instance_attributes></primitive></clone></resources></configuration></cib>"#;
+        let p = first(xml);
+        assert!(matches!(judge(&p, 0), Verdict::NotSwitchable(ref w) if w.contains("clone")));
+        assert!(
+            judge(&p, 1).switchable(),
+            "one node: one instance, an ordinary VIP"
+        );
+        let env = ocf_env(&p, 3);
+        assert_eq!(env.clone_max(), Some(3));
+        assert_eq!(env.var("OCF_RESOURCE_INSTANCE"), Some("v"));
+    }
+
+    #[test]
+    fn master_parents_make_a_promotable_clone() {
+        let xml = r#"<cib><configuration><resources><master id="ms">
+            <primitive id="db" class="ocf" provider="heartbeat" type="mysql"/>
+            </master></resources></configuration></cib>"#;
+        let p = first(xml);
+        assert!(ocf_env(&p, 2).is_promotable());
+        assert!(!judge(&p, 2).switchable());
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "rustha migrate",
@@ -115,8 +153,10 @@ pub fn ocf_env(p: &Primitive, nodes: usize) -> OcfEnv {
         vars.push((meta(k), v.clone()));
     }
     if p.in_clone() && !p.meta.contains_key("clone-max") {
-        // Pacemaker's default: one instance per node.
-        vars.push((meta("clone-max"), nodes.to_string()));
+        // Pacemaker's default is one instance per node; with no node known yet (a CIB
+        // file), judge it as the clone it is meant to be: more than one instance.
+        let max = if nodes == 0 { 2 } else { nodes };
+        vars.push((meta("clone-max"), max.to_string()));
     }
     if p.parents.iter().any(|x| x.kind == "master") {
         vars.push((meta("promotable"), "true".into()));
