@@ -218,3 +218,40 @@ fn migrate_judges_a_pacemaker_3_cib_as_a_2_1_one() {
     let after = std::fs::read_to_string(&new).unwrap();
     assert_eq!(after.matches("provider=\"rustha\"").count(), 6, "{after}");
 }
+
+/// resource-agents 4.16 (between the installed 4.12 and main) declares no parameter name
+/// rustha lacks either (`tests/param_names.rs` covers 4.12 and main).
+#[test]
+fn every_resource_agents_4_16_parameter_name_is_declared() {
+    let re = regex_lite::Regex::new(r#"<parameter\s+name="([^"]+)""#).unwrap();
+    let mut compared = 0;
+    for a in rustha::registry::AGENTS {
+        let path = format!("/usr/lib/ocf/resource.d/heartbeat/{}", a.name());
+        let r = trixie::run(&[
+            "sh",
+            "-c",
+            "[ -x \"$0\" ] && OCF_ROOT=/usr/lib/ocf \"$0\" meta-data",
+            &path,
+        ]);
+        if r.code != 0 {
+            continue; // no heartbeat agent of that name
+        }
+        let names: Vec<String> = re
+            .captures_iter(&r.stdout)
+            .map(|c| c[1].to_string())
+            .collect();
+        assert!(!names.is_empty(), "{}: {}", a.name(), r.stderr);
+        for n in &names {
+            assert!(
+                a.params().iter().any(|p| p.name == n),
+                "{}: resource-agents 4.16 has {n}, rustha does not declare it",
+                a.name()
+            );
+        }
+        compared += 1;
+    }
+    assert!(
+        compared >= 5,
+        "only {compared} heartbeat agents in the root"
+    );
+}
