@@ -9,21 +9,10 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-fn pcs(cib: &Path, args: &[&str]) {
-    let r = out(Command::new("pcs").arg("-f").arg(cib).args(args));
-    assert_eq!(r.code, 0, "pcs {args:?}: {}{}", r.stdout, r.stderr);
-}
-
-/// An empty CIB file (cibadmin --empty needs no cluster) with the test's resources.
+/// A CIB file with the test's resources, written by the host's pcs.
 fn cib(dir: &Path) -> std::path::PathBuf {
     let f = dir.join("cib.xml");
-    let r = out(Command::new("cibadmin").arg("--empty"));
-    assert_eq!(r.code, 0, "cibadmin --empty: {}", r.stderr);
-    std::fs::write(&f, r.stdout).unwrap();
-    for args in cibs::pcs_commands() {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        pcs(&f, &a);
-    }
+    cibs::build(&f, &cibs::on_host);
     f
 }
 

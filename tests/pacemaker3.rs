@@ -157,28 +157,9 @@ fn pcs_0_12_describes_and_creates_every_agent() {
 fn migrate_judges_a_pacemaker_3_cib_as_a_2_1_one() {
     let dir = TempDir::new("p3-migrate");
     world_readable(dir.path());
-    let build = |file: &std::path::Path, inside: bool| {
-        let empty = if inside {
-            trixie::run(&["cibadmin", "--empty"])
-        } else {
-            out(std::process::Command::new("cibadmin").arg("--empty"))
-        };
-        assert_eq!(empty.code, 0);
-        std::fs::write(file, empty.stdout).unwrap();
-        for args in cibs::pcs_commands() {
-            let mut a = vec!["pcs", "-f", file.to_str().unwrap()];
-            a.extend(args.iter().map(String::as_str));
-            let r = if inside {
-                trixie::run(&a)
-            } else {
-                out(std::process::Command::new(a[0]).args(&a[1..]))
-            };
-            assert_eq!(r.code, 0, "{a:?}: {}{}", r.stdout, r.stderr);
-        }
-    };
     let (old, new) = (dir.path().join("2.1.xml"), dir.path().join("3.0.xml"));
-    build(&old, false);
-    build(&new, true);
+    cibs::build(&old, &cibs::on_host);
+    cibs::build(&new, &trixie::run);
     let new_text = std::fs::read_to_string(&new).unwrap();
     assert!(
         !new_text.contains("<master"),

@@ -34,3 +34,24 @@ pub fn pcs_commands() -> Vec<Vec<String>> {
     ));
     all
 }
+
+/// Write an empty CIB to `file` (`cibadmin --empty`, no cluster needed) and create the
+/// resources of [`pcs_commands`] in it with `pcs -f`, each command run by `run` (the
+/// host's tools, or the Debian 13 root's).
+pub fn build(file: &std::path::Path, run: &dyn Fn(&[&str]) -> super::Run) {
+    let empty = run(&["cibadmin", "--empty"]);
+    assert_eq!(empty.code, 0, "cibadmin --empty: {}", empty.stderr);
+    std::fs::write(file, empty.stdout).unwrap();
+    let f = file.to_str().unwrap();
+    for args in pcs_commands() {
+        let mut a = vec!["pcs", "-f", f];
+        a.extend(args.iter().map(String::as_str));
+        let r = run(&a);
+        assert_eq!(r.code, 0, "{a:?}: {}{}", r.stdout, r.stderr);
+    }
+}
+
+/// `args` run with the host's tools.
+pub fn on_host(args: &[&str]) -> super::Run {
+    super::out(std::process::Command::new(args[0]).args(&args[1..]))
+}
