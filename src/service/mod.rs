@@ -211,6 +211,9 @@ impl<S: Service> Agent for Svc<S> {
         let bin = (acting || ctx.check_level() >= 10)
             .then(|| S::binary(p))
             .transpose()?;
+        if let Some(b) = &bin {
+            tracing::debug!("decided: server binary {}", b.display());
+        }
         S::check_node(p, ctx)?;
         // start and reload test the configuration themselves (once); a deep
         // validate-all does here.

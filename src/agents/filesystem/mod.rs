@@ -66,6 +66,13 @@ impl Agent for Filesystem {
             return Ok(Plan { cfg, device: None });
         }
         let device = ops::resolve(&cfg, &ctx.deadline)?;
+        tracing::debug!(
+            "decided: device {}",
+            device
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|| "none (a network or bind source)".into())
+        );
         ops::fstype_supported(&cfg, &ctx.deadline)?;
         Ok(Plan { cfg, device })
     }

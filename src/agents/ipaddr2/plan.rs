@@ -72,6 +72,19 @@ impl Resolved {
     /// Resolve `p` over `nl`, a connection opened in the address's namespace.
     pub fn new(p: &IpAddr2Params, ctx: &Ctx, nl: Netlink) -> Result<Resolved, OcfError> {
         let plan = resolve(p, ctx, &nl)?;
+        tracing::debug!(
+            "decided: {plan} (nic {}, cidr_netmask {})",
+            if p.nic.is_some() {
+                "given"
+            } else {
+                "from the routing table"
+            },
+            if p.cidr_netmask.is_some() || p.netmask.is_some() {
+                "given"
+            } else {
+                "from the route"
+            }
+        );
         Ok(Resolved { nl, plan })
     }
 
