@@ -63,24 +63,24 @@ fn prio(level: &Level) -> (&'static str, libc::c_int) {
     }
 }
 
-/// `"%b %d %T "` in local time, like `HA_DATEFMT`.
-fn datestamp() -> String {
+/// Local time now, as `strftime(fmt)` writes it; `None` if the clock cannot be read.
+pub fn local_time(fmt: &std::ffi::CStr) -> Option<String> {
     // SAFETY: time/localtime_r/strftime with properly sized, initialised buffers.
     unsafe {
         let t = libc::time(std::ptr::null_mut());
         let mut tm: libc::tm = std::mem::zeroed();
         if libc::localtime_r(&t, &mut tm).is_null() {
-            return String::new();
+            return None;
         }
         let mut buf = [0u8; 64];
-        let n = libc::strftime(
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            c"%b %d %T ".as_ptr(),
-            &tm,
-        );
-        String::from_utf8_lossy(&buf[..n]).into_owned()
+        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm);
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
     }
+}
+
+/// `"%b %d %T "` in local time, like `HA_DATEFMT`.
+fn datestamp() -> String {
+    local_time(c"%b %d %T ").unwrap_or_default()
 }
 
 /// Where log lines go; built from the environment.

@@ -44,18 +44,9 @@ pub enum Dest {
     Stderr,
 }
 
+/// `date +%F.%T`, as ocf-shellfuncs names a trace.
 fn stamp() -> String {
-    // SAFETY: time/localtime_r/strftime with properly sized, initialised buffers.
-    unsafe {
-        let t = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return "unknown-time".into();
-        }
-        let mut buf = [0u8; 64];
-        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), c"%F.%T".as_ptr(), &tm);
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    }
+    crate::log::local_time(c"%F.%T").unwrap_or_else(|| "unknown-time".into())
 }
 
 /// The destination ocf-shellfuncs would choose (`ocf_start_trace`); `warn` gets the
