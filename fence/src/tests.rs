@@ -94,25 +94,24 @@ struct Out {
     err: String,
 }
 
-fn stdin(text: &str) -> Out {
+/// One call of the runner: `args` on the command line, `input` on stdin.
+fn call(args: &[String], input: &[u8]) -> Out {
     let (mut o, mut e) = (Vec::new(), Vec::new());
-    let code = run::<Demo>(&[], &mut text.as_bytes(), &mut o, &mut e);
+    let code = run::<Demo>(args, &mut &input[..], &mut o, &mut e);
     Out {
         code,
-        out: String::from_utf8(o).unwrap(),
-        err: String::from_utf8(e).unwrap(),
+        out: String::from_utf8_lossy(&o).into_owned(),
+        err: String::from_utf8_lossy(&e).into_owned(),
     }
+}
+
+fn stdin(text: &str) -> Out {
+    call(&[], text.as_bytes())
 }
 
 fn argv(args: &str) -> Out {
     let a: Vec<String> = args.split(' ').map(String::from).collect();
-    let (mut o, mut e) = (Vec::new(), Vec::new());
-    let code = run::<Demo>(&a, &mut &b""[..], &mut o, &mut e);
-    Out {
-        code,
-        out: String::from_utf8(o).unwrap(),
-        err: String::from_utf8(e).unwrap(),
-    }
+    call(&a, b"")
 }
 
 #[test]
@@ -223,10 +222,9 @@ fn bad_input_is_1_with_a_reason_never_a_panic() {
         "pcmk_* are Pacemaker's own"
     );
     // Binary junk on stdin is a bad option, not a crash.
-    let (mut o, mut e) = (Vec::new(), Vec::new());
-    let code = run::<Demo>(&[], &mut &b"action=\xff\xfe\n"[..], &mut o, &mut e);
-    assert_eq!(code, 1);
-    assert!(String::from_utf8_lossy(&e).contains("not UTF-8"));
+    let r = call(&[], b"action=\xff\xfe\n");
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("not UTF-8"));
 }
 
 #[test]
