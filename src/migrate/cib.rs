@@ -177,8 +177,18 @@ pub fn primitives(cib: &Element) -> Result<Vec<Primitive>, String> {
         .child("configuration")
         .and_then(|c| c.child("resources"))
         .ok_or("no configuration/resources section: is this a CIB?")?;
+    Ok(primitives_under(resources, cib))
+}
+
+/// The same for a resources section on its own (`cibadmin --query --scope resources`).
+pub fn primitives_in(resources: &Element) -> Vec<Primitive> {
+    primitives_under(resources, resources)
+}
+
+/// The `ocf` primitives under `resources`, references resolved anywhere in `root`.
+fn primitives_under(resources: &Element, root: &Element) -> Vec<Primitive> {
     let mut ids: BTreeMap<&str, &Element> = BTreeMap::new();
-    cib.walk(&mut |e| {
+    root.walk(&mut |e| {
         if let Some(id) = e.attr("id") {
             ids.entry(id).or_insert(e);
         }
@@ -244,7 +254,7 @@ pub fn primitives(cib: &Element) -> Result<Vec<Primitive>, String> {
             tag: e.tag.clone(),
         });
     }
-    Ok(out)
+    out
 }
 
 fn find<'a>(e: &'a Element, name: &str, id: &str) -> Option<&'a Element> {

@@ -579,13 +579,16 @@ fn run(a: &Args, out: &mut dyn Write) -> Result<u8, String> {
     // One replace of the resources section, if nobody changed it meanwhile.
     let before = src.query(Some("resources"))?;
     let section = cib::parse(&before).map_err(|e| format!("resources section: {e}"))?;
-    let mut tags = Vec::new();
-    tags_of(&section, &switched, &mut tags);
+    let now = cib::primitives_in(&section);
+    let tags: Vec<_> = now
+        .iter()
+        .filter(|p| switched.contains(&p.id) && p.provider == FROM)
+        .map(|p| p.tag.clone())
+        .collect();
     if tags.len() != switched.len() {
         return Err("the resources section changed while checking; run again".into());
     }
     let new_section = cib::with_provider(&before, &tags, PROVIDER)?;
-    let now = cib::primitives(&doc_with(&before)?).map_err(|e| e.to_string())?;
     let then: Vec<&Primitive> = rows.iter().map(|r| &r.p).collect();
     if now.iter().any(|p| {
         then.iter()
@@ -612,24 +615,4 @@ fn run(a: &Args, out: &mut dyn Write) -> Result<u8, String> {
         ids.join(", ")
     );
     Ok(done)
-}
-
-/// The opening tags of the primitives named in `ids`, anywhere under `e`.
-fn tags_of(e: &cib::Element, ids: &BTreeSet<String>, into: &mut Vec<std::ops::Range<usize>>) {
-    if e.name == "primitive" && ids.contains(e.id()) && e.attr("provider") == Some(FROM) {
-        into.push(e.tag.clone());
-    }
-    for c in &e.children {
-        tags_of(c, ids, into);
-    }
-}
-
-/// A resources section as a minimal CIB, to read its primitives the same way.
-fn doc_with(section: &str) -> Result<cib::Element, String> {
-    let body = section
-        .trim_start()
-        .strip_prefix("<?xml")
-        .map(|s| s.split_once("?>").map(|x| x.1).unwrap_or(s))
-        .unwrap_or(section);
-    cib::parse(&format!("<cib><configuration>{body}</configuration></cib>"))
 }
